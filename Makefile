@@ -1,0 +1,26 @@
+# Quickstart: `make demo` (the embedded default run) and `make test`. Both install what is missing.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.sdakd-installed
+PYTEST_ARGS ?=
+
+.PHONY: install test clean-venv
+
+install: $(STAMP)
+
+# Order matters: torch first (from local disk here), then basicsr without build isolation (its sdist's
+# setup_requires would otherwise pull a second torch into the build env), then this package, editable.
+$(STAMP): setup.py
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip 'setuptools>=77' wheel
+	$(BIN)/python -m pip install -q torch==2.14.1 torchvision==0.29.1
+	$(BIN)/python -m pip install -q --no-build-isolation basicsr==1.4.2
+	$(BIN)/python -m pip install -q --no-build-isolation -e '.[test]'
+	touch $(STAMP)
+
+test: install
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS) tests
+
+clean-venv:
+	rm -rf $(VENV)

@@ -1,0 +1,1 @@
+"""SDAKD's own machinery: option schema and checks, stage policy, feature taps."""

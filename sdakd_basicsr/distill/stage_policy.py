@@ -1,0 +1,59 @@
+"""Stage policy: what one SDAKD stage trains and which loss terms it uses (SDAKD.md section 3).
+
+The stage number only chooses defaults; every choice can be overridden in the option file and the
+resolved policy is logged at start-up, so what a stage does is always visible.
+"""
+from dataclasses import dataclass
+from typing import Tuple
+
+DISCRIMINATORS = ('student', 'teacher')
+# which discriminators give the student generator an adversarial term, by stage
+DEFAULT_ADVERSARIAL = {1: (), 2: ('student', ), 3: ('student', 'teacher')}
+
+
+@dataclass(frozen=True)
+class StagePolicy:
+    stage: int
+    adversarial: Tuple[str, ...]  # discriminators whose adversarial term the student generator gets
+    train_d_student: bool
+    train_d_teacher: bool
+    fmd: bool  # feature-map distillation through the adapters
+    kd: bool  # output distillation L1(G_S(x), G_T(x))
+
+    @property
+    def teacher_forward(self) -> bool:
+        """The frozen teacher generator runs in training only when a term needs its features or output."""
+        return self.fmd or self.kd
+
+    @property
+    def trained_networks(self) -> Tuple[str, ...]:
+        nets = ['net_g'] + (['net_adapters'] if self.fmd else [])
+        nets += ['net_d'] if self.train_d_student else []
+        nets += ['net_d_teacher'] if self.train_d_teacher else []
+        return tuple(nets)
+
+    def describe(self) -> str:
+        terms = ['L_sup'] + (['w_fmd*L_fmd'] if self.fmd else []) + (['w_kd*L_kd'] if self.kd else [])
+        terms += [f'w_{d[0]}*L_adv(D_{d[0].upper()})' for d in self.adversarial]
+        return (f'SDAKD stage {self.stage}: trains {", ".join(self.trained_networks)}; '
+                f'G_S loss = {" + ".join(terms)}; teacher forward: {"yes" if self.teacher_forward else "no"}')
+
+
+def resolve_policy(stage: int, adversarial, train_d_teacher: bool, fmd: bool, kd: bool) -> StagePolicy:
+    if stage not in DEFAULT_ADVERSARIAL:
+        raise ValueError(f'sdakd.stage must be 1, 2 or 3, got {stage!r}')
+    if adversarial is None:
+        adversarial = DEFAULT_ADVERSARIAL[stage]
+    if isinstance(adversarial, str):
+        adversarial = [adversarial]
+    unknown = [d for d in adversarial if d not in DISCRIMINATORS]
+    if unknown:
+        raise ValueError(f'sdakd.adversarial: unknown discriminator(s) {unknown}; use a subset of {DISCRIMINATORS}')
+    adversarial = tuple(d for d in DISCRIMINATORS if d in adversarial)
+    return StagePolicy(
+        stage=stage,
+        adversarial=adversarial,
+        train_d_student='student' in adversarial,
+        train_d_teacher='teacher' in adversarial and bool(train_d_teacher),
+        fmd=bool(fmd),
+        kd=bool(kd))

@@ -1,0 +1,54 @@
+"""Feature taps: forward hooks on named modules that record their outputs."""
+from collections import OrderedDict
+from typing import Dict, List, Sequence
+
+from torch import Tensor, nn
+
+
+def bare(net: nn.Module) -> nn.Module:
+    """The network inside a (Distributed)DataParallel wrapper, or the network itself."""
+    return net.module if hasattr(net, 'module') and isinstance(net.module, nn.Module) else net
+
+
+def tap_candidates(net: nn.Module, max_depth: int = 2) -> List[str]:
+    """Module names up to ``max_depth`` dotted components: what a user would pick as a tap."""
+    return [name for name, _ in bare(net).named_modules() if name and name.count('.') < max_depth]
+
+
+class FeatureTaps:
+    """Records the outputs of the named modules of ``net`` on every forward pass.
+
+    Unknown names fail at construction with the list of valid ones, so a typo in ``sdakd.taps``
+    stops the run at start-up rather than after hours.
+    """
+
+    def __init__(self, net: nn.Module, names: Sequence[str], owner: str = 'network') -> None:
+        modules = dict(bare(net).named_modules())
+        unknown = [n for n in names if n not in modules or n == '']
+        if unknown:
+            valid = tap_candidates(net)
+            raise KeyError(f'sdakd.taps: {unknown} are not modules of the {owner} '
+                           f'({type(bare(net)).__name__}). Valid names include: {", ".join(valid)}')
+        self.names = list(names)
+        self.features: Dict[str, Tensor] = OrderedDict()
+        self._handles = [modules[n].register_forward_hook(self._recorder(n)) for n in self.names]
+
+    def _recorder(self, name: str):
+        def hook(_module, _inputs, output):
+            self.features[name] = output[0] if isinstance(output, (tuple, list)) else output
+        return hook
+
+    def clear(self) -> None:
+        self.features.clear()
+
+    def collect(self) -> List[Tensor]:
+        """The recorded features in tap order; fails if a tap did not fire (e.g. the forward was cut short)."""
+        missing = [n for n in self.names if n not in self.features]
+        if missing:
+            raise RuntimeError(f'feature taps {missing} recorded nothing in the last forward pass')
+        return [self.features[n] for n in self.names]
+
+    def remove(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles = []

