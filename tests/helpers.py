@@ -119,9 +119,8 @@ def run_train(opt: dict, *flags: str) -> str:
     return osp.join('experiments', opt['name'])
 
 
-def build_model_from(opt: dict):
-    """An SDAKD model straight from an options dict, as parse_options would leave it (no pipeline)."""
-    from basicsr.models import build_model
+def prepared(opt: dict) -> dict:
+    """``opt`` completed as basicsr's parse_options would leave it (paths under the CWD), dirs created."""
     opt = copy.deepcopy(opt)
     opt.update(is_train=True, dist=False, rank=0, world_size=1, auto_resume=False, root_path=os.getcwd())
     for phase, dataset in opt['datasets'].items():
@@ -132,7 +131,13 @@ def build_model_from(opt: dict):
                        training_states=osp.join(exp, 'training_states'), visualization=osp.join(exp, 'visualization'))
     os.makedirs(opt['path']['models'], exist_ok=True)
     os.makedirs(opt['path']['training_states'], exist_ok=True)
-    return build_model(opt)
+    return opt
+
+
+def build_model_from(opt: dict):
+    """A model straight from an options dict (no pipeline)."""
+    from basicsr.models import build_model
+    return build_model(prepared(opt))
 
 
 def train_batch(opt: dict, seed: int = 0) -> dict:

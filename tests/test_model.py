@@ -1,0 +1,141 @@
+"""SDAKDModel behaviour on tiny networks, without the pipeline: what each stage runs, trains and freezes."""
+import copy
+
+import pytest
+import torch
+
+from helpers import DELETE, TEACHER_D_FILE, TEACHER_G_FILE, build, build_model_from, tiny_options, train_batch
+
+NO_PREV = {'path.pretrain_network_g': None, 'path.pretrain_network_d': None, 'path.pretrain_network_adapters': None}
+
+
+def stage_opts(stage, **extra):
+    return tiny_options(stage, **{**NO_PREV, **extra})
+
+
+def count_forwards(net):
+    calls = []
+    net.register_forward_hook(lambda *_: calls.append(1))
+    return calls
+
+
+def run_iters(model, opt, n, start=1):
+    for it in range(start, start + n):
+        model.feed_data(train_batch(opt, seed=it))
+        model.optimize_parameters(it)
+
+
+def test_stage1_does_not_run_the_teacher(workdir):
+    opt = stage_opts(1)
+    model = build_model_from(opt)
+    calls = count_forwards(model.net_g_teacher)
+    run_iters(model, opt, 2)
+    assert calls == []
+    assert set(model.log_dict) == {'l_g_pix', 'l_g_percep'}
+    assert len(model.optimizers) == 1
+
+
+def test_stage1_with_output_distillation_runs_the_teacher(workdir):
+    opt = stage_opts(1, **{'train.kd_opt.loss_weight': 0.5})
+    model = build_model_from(opt)
+    calls = count_forwards(model.net_g_teacher)
+    run_iters(model, opt, 2)
+    assert len(calls) == 2 and 'l_g_kd' in model.log_dict
+
+
+def test_teacher_is_frozen_bit_identical_and_not_optimised(workdir):
+    opt = stage_opts(3)
+    model = build_model_from(opt)
+    official = torch.load(TEACHER_G_FILE)['params_ema']
+    calls = count_forwards(model.net_g_teacher)
+    run_iters(model, opt, 2)
+    assert len(calls) == 2
+    assert not model.net_g_teacher.training
+    state = model.net_g_teacher.state_dict()
+    assert all(torch.equal(state[k], official[k]) for k in official)
+    optimised = {id(p) for o in model.optimizers for g in o.param_groups for p in g['params']}
+    assert not optimised & {id(p) for p in model.net_g_teacher.parameters()}
+    assert not isinstance(model.net_g_teacher, torch.nn.parallel.DistributedDataParallel)
+
+
+@pytest.mark.parametrize('trainable', [True, False])
+def test_teacher_discriminator_changes_only_when_trainable(workdir, trainable):
+    extra = {'sdakd.train_d_teacher': trainable}
+    if not trainable:
+        extra['train.optim_d_teacher'] = DELETE  # not needed when D_T is frozen
+    opt = stage_opts(3, **extra)
+    model = build_model_from(opt)
+    official = torch.load(TEACHER_D_FILE)['params']
+    assert set(official) >= {'conv1.weight_orig', 'conv1.weight_u', 'conv1.weight_v'}  # the official SN layout
+    run_iters(model, opt, 2)
+    state = model.net_d_teacher.state_dict()
+    unchanged = all(torch.equal(state[k], official[k]) for k in official)
+    assert unchanged is not trainable
+    assert len(model.optimizers) == (3 if trainable else 2)
+    assert 'out_dt_fake_g' in model.log_dict  # D_T's view of the fakes is logged either way
+    assert ('l_dt_real' in model.log_dict) is trainable
+
+
+@pytest.mark.parametrize('student_feat, grow', [(4, 2), (2, 1)])  # widths 1/2 and 1/4 of the tiny teacher
+def test_adapters_follow_the_width_and_receive_gradients(workdir, student_feat, grow):
+    opt = stage_opts(2, **{'network_g.num_feat': student_feat, 'network_g.num_grow_ch': grow})
+    model = build_model_from(opt)
+    firsts = [a[0] for a in model.net_adapters.adapters]
+    assert [tuple(c.weight.shape) for c in firsts] == [(8, student_feat, 1, 1)] * 3
+    before = copy.deepcopy(model.net_adapters.state_dict())
+    model.feed_data(train_batch(opt))
+    model.optimize_parameters(1)
+    grads = [p.grad for p in model.net_adapters.parameters()]
+    assert all(g is not None and g.abs().sum() > 0 for g in grads)
+    after = model.net_adapters.state_dict()
+    assert any(not torch.equal(before[k], after[k]) for k in before)
+
+
+def test_conv1x1_adapter_kind(workdir):
+    opt = stage_opts(2, **{'network_adapters.kind': 'conv1x1'})
+    model = build_model_from(opt)
+    assert all(isinstance(a, torch.nn.Conv2d) for a in model.net_adapters.adapters)
+
+
+def test_student_discriminator_only_in_stage3(workdir):
+    """Ablation (f): stage 3 without the teacher discriminator."""
+    opt = stage_opts(3, **{'sdakd.adversarial': ['student'], 'network_d_teacher': DELETE,
+                           'path.pretrain_network_d_teacher': DELETE})
+    model = build_model_from(opt)
+    run_iters(model, opt, 1)
+    assert model.net_d_teacher is None and 'l_g_gan_dt' not in model.log_dict and 'l_g_gan_ds' in model.log_dict
+
+
+def test_losses_fall_on_a_fixed_batch(workdir):
+    opt = stage_opts(2, high_order_degradation=False)
+    for key in ('optim_g', 'optim_d'):
+        opt['train'][key]['lr'] = 2e-3
+    torch.manual_seed(0)
+    model = build_model_from(opt)
+    torch.manual_seed(0)
+    gt = torch.rand(2, 3, 32, 32)
+    batch = {'lq': torch.nn.functional.interpolate(gt, scale_factor=0.25, mode='bicubic'), 'gt': gt}
+    history = []
+    for it in range(1, 41):
+        model.feed_data(batch)
+        model.optimize_parameters(it)
+        history.append(model.log_dict)
+    for term in ('l_g_pix', 'l_g_fmd'):
+        first = sum(h[term] for h in history[:5]) / 5
+        last = sum(h[term] for h in history[-5:]) / 5
+        assert last < 0.8 * first, f'{term}: {first:.4f} -> {last:.4f}'
+
+
+def test_trained_student_loads_strictly_into_a_plain_rrdbnet(workdir):
+    from helpers import STUDENT_G
+    opt = stage_opts(2)
+    model = build_model_from(opt)
+    run_iters(model, opt, 1)
+    model.save(0, 1)
+    ckpt = torch.load(f'experiments/{opt["name"]}/models/net_g_1.pth')
+    assert set(ckpt) == {'params', 'params_ema'}
+    plain = build(STUDENT_G)
+    plain.load_state_dict(ckpt['params_ema'], strict=True)
+    x = torch.rand(1, 3, 8, 8)
+    with torch.no_grad():
+        assert torch.allclose(plain(x), model.net_g_ema(x))
