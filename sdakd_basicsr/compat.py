@@ -10,7 +10,8 @@ Each fix is covered by a test in ``tests/test_compat.py`` that fails without it.
 3. ``DiffJPEG`` returns a channels-last tensor that ``filter2D``'s ``.view`` rejects for batch >= 2.
 4. ``basicsr.train.load_resume_state`` maps the state onto CUDA (crashes on CPU) and looks for
    ``--auto_resume`` states relative to the CWD instead of the experiment root.
-5. torch 2 launchers pass ``--local-rank``; basicsr's argparse expects ``--local_rank``.
+5. torch 2 launchers pass ``--local-rank``; basicsr's argparse expects ``--local_rank``. The root logger
+   attaches a log file only once per process: ``reset_root_logger`` lets each run write its own.
 6. VGG weights for ``PerceptualLoss``: basicsr loads a CWD-relative vgg19 file for *every* VGG type, or
    downloads; offline that is an opaque URLError. We resolve the right file per VGG type (an explicit
    path, ``experiments/pretrained_models/<file>``, or the torch hub cache), allow explicit random weights,
@@ -134,6 +135,18 @@ def normalize_launcher_argv(argv: Sequence[str]) -> list:
     if 'LOCAL_RANK' in os.environ and not any(a.startswith('--local_rank') for a in out):
         out += ['--local_rank', os.environ['LOCAL_RANK']]
     return out
+
+
+def reset_root_logger() -> None:
+    """basicsr's root logger is a process-wide singleton that attaches a log file only on its first call;
+    forget it so that every run started in this process (stage after stage) writes its own train_*.log."""
+    import logging
+    from basicsr.utils import logger as basicsr_logger
+    log = logging.getLogger('basicsr')
+    for handler in list(log.handlers):
+        log.removeHandler(handler)
+        handler.close()
+    basicsr_logger.initialized_logger.pop('basicsr', None)
 
 
 # --------------------------------------------------------------------------------------------- 6

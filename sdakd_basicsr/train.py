@@ -15,13 +15,14 @@ if __package__ in (None, ''):  # `python sdakd_basicsr/train.py`: import the pac
     sys.path[0] = osp.abspath(osp.join(osp.dirname(__file__), osp.pardir))
 
 import sdakd_basicsr  # noqa: E402,F401  (compat fixes + registration)
-from sdakd_basicsr.compat import normalize_launcher_argv  # noqa: E402
+from sdakd_basicsr.compat import normalize_launcher_argv, reset_root_logger  # noqa: E402
 
 
 def main(argv: Optional[Sequence[str]] = None, root_path: Optional[str] = None) -> None:
     from basicsr.train import train_pipeline
     argv = list(sys.argv[1:] if argv is None else argv)
     sys.argv = [sys.argv[0]] + normalize_launcher_argv(argv)  # basicsr's parse_options reads sys.argv
+    reset_root_logger()
     train_pipeline(osp.abspath(root_path or os.getcwd()))
 
 
