@@ -29,6 +29,7 @@ TEACHER_G_KEYS = {'network', 'path', 'param_key', 'strict_load'}
 # train.* keys the SDAKD model consumes; other *_opt keys are typos or unsupported terms
 TRAIN_LOSS_KEYS = ('pixel_opt', 'perceptual_opt', 'gan_opt', 'gan_teacher_opt', 'fmd_opt', 'kd_opt')
 TRAIN_OPTIM_KEYS = ('optim_g', 'optim_d', 'optim_d_teacher')
+TRAIN_OTHER_KEYS = ('ema_decay', 'scheduler', 'total_iter', 'warmup_iter', 'net_d_iters', 'net_d_init_iters')
 
 OFFICIAL_DOWNLOADS = {
     'RealESRGAN_x4plus.pth': 'https://github.com/xinntao/Real-ESRGAN/releases/download/v0.1.0/RealESRGAN_x4plus.pth',
@@ -80,11 +81,11 @@ def parse_sdakd_options(opt: dict) -> SDAKDOptions:
 
     train_opt = opt.get('train') or {}
     if opt.get('is_train', True):
-        bad = sorted(k for k in train_opt if k.endswith('_opt') and k not in TRAIN_LOSS_KEYS)
-        bad += sorted(k for k in train_opt if k.startswith('optim_') and k not in TRAIN_OPTIM_KEYS)
+        known = TRAIN_LOSS_KEYS + TRAIN_OPTIM_KEYS + TRAIN_OTHER_KEYS
+        bad = sorted(k for k in train_opt if k not in known)
         if bad:
             raise KeyError(f'train: unknown key(s) {bad} for SDAKDModel; loss keys: {list(TRAIN_LOSS_KEYS)}, '
-                           f'optimizer keys: {list(TRAIN_OPTIM_KEYS)}')
+                           f'optimizer keys: {list(TRAIN_OPTIM_KEYS)}, others: {list(TRAIN_OTHER_KEYS)}')
 
     fmd = loss_weight(train_opt.get('fmd_opt')) > 0
     kd = loss_weight(train_opt.get('kd_opt')) > 0
