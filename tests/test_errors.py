@@ -102,7 +102,7 @@ def test_fmd_without_adapters_and_adapters_without_fmd(workdir):
 
 
 def test_bad_stage_and_bad_discriminator_names(workdir):
-    with pytest.raises(ValueError, match='sdakd.stage must be 1, 2 or 3'):
+    with pytest.raises(ValueError, match=r'sdakd.stage must be 0 \(teacher-D warm-up\), 1, 2 or 3, got 4'):
         build_model_from(opts(1, **{'sdakd.stage': 4}))
     with pytest.raises(ValueError, match=r"unknown discriminator\(s\) \['studnet'\]"):
         build_model_from(opts(2, **{'sdakd.adversarial': ['studnet']}))

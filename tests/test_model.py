@@ -139,3 +139,37 @@ def test_trained_student_loads_strictly_into_a_plain_rrdbnet(workdir):
     x = torch.rand(1, 3, 8, 8)
     with torch.no_grad():
         assert torch.allclose(plain(x), model.net_g_ema(x))
+
+
+def test_stage0_warms_up_only_the_teacher_discriminator(workdir):
+    opt = stage_opts(3, **{'sdakd.stage': 0, 'sdakd.adversarial': DELETE, 'train.fmd_opt': DELETE,
+                           'network_adapters': DELETE, 'network_d': DELETE})
+    model = build_model_from(opt)
+    student_before = copy.deepcopy(model.net_g.state_dict())
+    d_before = copy.deepcopy(model.net_d_teacher.state_dict())
+    calls = count_forwards(model.net_g_teacher)
+    run_iters(model, opt, 2)
+    assert len(calls) == 2 and model.optimizers == [model.optimizer_d_teacher]
+    assert set(model.log_dict) == {'l_dt_real', 'l_dt_fake', 'out_dt_real', 'out_dt_fake'}
+    assert all(torch.equal(v, student_before[k]) for k, v in model.net_g.state_dict().items())
+    assert any(not torch.equal(v, d_before[k]) for k, v in model.net_d_teacher.state_dict().items())
+
+
+def test_init_student_from_teacher_at_full_width_copies_the_teacher(workdir):
+    from helpers import TEACHER_G
+    opt = stage_opts(1, **{'sdakd.init_student_from_teacher': True, 'network_g': dict(TEACHER_G)})
+    model = build_model_from(opt)
+    model.feed_data(train_batch(opt))
+    assert model._pending_channel_init
+    model._init_student_from_teacher()
+    teacher = model.net_g_teacher.state_dict()
+    assert all(torch.equal(v, teacher[k]) for k, v in model.net_g.state_dict().items())
+    assert all(torch.equal(v, teacher[k]) for k, v in model.net_g_ema.state_dict().items())
+    model.optimize_parameters(1)  # done once: the next iteration trains, it does not re-initialise
+    assert not model._pending_channel_init
+
+
+def test_init_student_from_teacher_conflicts_with_a_pretrained_student(workdir):
+    with pytest.raises(KeyError, match='keep one'):
+        build_model_from(stage_opts(1, **{'sdakd.init_student_from_teacher': True,
+                                          'path.pretrain_network_g': 'experiments/pretrained_models/x.pth'}))

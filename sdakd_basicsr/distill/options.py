@@ -14,7 +14,8 @@ from .stage_policy import StagePolicy, resolve_policy
 
 # key -> (default, description); `None` default with required=True below means the key must be given
 SDAKD_KEYS: Dict[str, Tuple[Any, str]] = {
-    'stage': (None, '1 (supervised warm-up), 2 (student-D assisted distillation) or 3 (full adversarial)'),
+    'stage': (None, '1 (supervised warm-up), 2 (student-D assisted distillation), 3 (full adversarial), '
+              'or 0 (teacher-discriminator warm-up)'),
     'teacher_g': (None, 'the frozen teacher generator: {network: {...}, path: ..., param_key: params_ema}'),
     'adversarial': (None, 'discriminators whose adversarial term the student gets: [], [student], '
                     '[teacher], [student, teacher]; default by stage: 1 [], 2 [student], 3 [student, teacher]'),
@@ -24,6 +25,8 @@ SDAKD_KEYS: Dict[str, Tuple[Any, str]] = {
     'student_taps': (None, 'the matching module names in the student (default: the same as taps)'),
     'teacher_fidelity': (True, 'validation also reports PSNR against the teacher output (psnr_teacher)'),
     'check_finite': (True, 'stop with the iteration and term when a loss becomes NaN/inf'),
+    'init_student_from_teacher': (False, 'RRDBNet: initialise G_S from G_T by channel selection on the first '
+                                  'training batch (an extension beyond the paper)'),
 }
 TEACHER_G_KEYS = {'network', 'path', 'param_key', 'strict_load'}
 # train.* keys the SDAKD model consumes; other *_opt keys are typos or unsupported terms
@@ -50,6 +53,7 @@ class SDAKDOptions:
     student_taps: List[str] = field(default_factory=list)
     teacher_fidelity: bool = True
     check_finite: bool = True
+    init_student_from_teacher: bool = False
 
 
 def loss_weight(loss_opt: Optional[dict]) -> float:
@@ -102,9 +106,16 @@ def parse_sdakd_options(opt: dict) -> SDAKDOptions:
             if not teacher_g.get(key):
                 raise KeyError(f'sdakd.teacher_g.{key} is required')
         teacher_g = {'param_key': 'params_ema', 'strict_load': True, **teacher_g}
-    needs_teacher = policy.teacher_forward
-    if needs_teacher and teacher_g is None:
-        raise KeyError('sdakd.teacher_g is required: train.fmd_opt / train.kd_opt need the teacher generator')
+    init_from_teacher = bool(values['init_student_from_teacher'])
+    if (policy.teacher_forward or init_from_teacher) and teacher_g is None:
+        raise KeyError(f'sdakd.teacher_g is required: {policy.describe()}'
+                       + ('; init_student_from_teacher needs it too' if init_from_teacher else ''))
+    if init_from_teacher:
+        if (opt.get('path') or {}).get('pretrain_network_g'):
+            raise KeyError('sdakd.init_student_from_teacher and path.pretrain_network_g both set the student\'s '
+                           'starting weights: keep one')
+        if opt['network_g'].get('type') != 'RRDBNet' or teacher_g['network'].get('type') != 'RRDBNet':
+            raise ValueError('sdakd.init_student_from_teacher supports RRDBNet teachers and students')
 
     taps: List[str] = []
     student_taps: List[str] = []
@@ -129,7 +140,8 @@ def parse_sdakd_options(opt: dict) -> SDAKDOptions:
         taps=taps,
         student_taps=student_taps,
         teacher_fidelity=bool(values['teacher_fidelity']) and teacher_g is not None,
-        check_finite=bool(values['check_finite']))
+        check_finite=bool(values['check_finite']),
+        init_student_from_teacher=init_from_teacher)
 
 
 def _check_stage_networks(opt: dict, policy: StagePolicy) -> None:
@@ -140,10 +152,11 @@ def _check_stage_networks(opt: dict, policy: StagePolicy) -> None:
         'teacher': ('network_d_teacher', 'gan_teacher_opt', 'optim_d_teacher',
                     'the teacher discriminator D_T (UNetDiscriminatorSN, num_feat 64)'),
     }
-    for disc in policy.adversarial:
+    discs = policy.adversarial + (('teacher', ) if policy.warmup_d_teacher else ())
+    for disc in discs:
         net_key, loss_key, optim_key, what = needs[disc]
         if not opt.get(net_key):
-            raise KeyError(f'sdakd.stage {policy.stage} (adversarial: {list(policy.adversarial)}) needs {what}, '
+            raise KeyError(f'sdakd.stage {policy.stage} (adversarial: {list(discs)}) needs {what}, '
                            f'but `{net_key}` is not configured')
         if not train_opt.get(loss_key):
             raise KeyError(f'sdakd.stage {policy.stage} uses {what} but train.{loss_key} is not configured')

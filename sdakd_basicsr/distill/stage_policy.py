@@ -8,7 +8,7 @@ from typing import Tuple
 
 DISCRIMINATORS = ('student', 'teacher')
 # which discriminators give the student generator an adversarial term, by stage
-DEFAULT_ADVERSARIAL = {1: (), 2: ('student', ), 3: ('student', 'teacher')}
+DEFAULT_ADVERSARIAL = {0: (), 1: (), 2: ('student', ), 3: ('student', 'teacher')}
 
 
 @dataclass(frozen=True)
@@ -21,18 +21,28 @@ class StagePolicy:
     kd: bool  # output distillation L1(G_S(x), G_T(x))
 
     @property
+    def warmup_d_teacher(self) -> bool:
+        """Stage 0: D_T alone learns real GT vs the frozen teacher's outputs; the student does not train."""
+        return self.stage == 0
+
+    @property
     def teacher_forward(self) -> bool:
         """The frozen teacher generator runs in training only when a term needs its features or output."""
-        return self.fmd or self.kd
+        return self.fmd or self.kd or self.warmup_d_teacher
 
     @property
     def trained_networks(self) -> Tuple[str, ...]:
+        if self.warmup_d_teacher:
+            return ('net_d_teacher', )
         nets = ['net_g'] + (['net_adapters'] if self.fmd else [])
         nets += ['net_d'] if self.train_d_student else []
         nets += ['net_d_teacher'] if self.train_d_teacher else []
         return tuple(nets)
 
     def describe(self) -> str:
+        if self.warmup_d_teacher:
+            return ('SDAKD stage 0 (teacher-discriminator warm-up): trains net_d_teacher on real GT vs the frozen '
+                    'teacher generator\'s outputs; the student is not trained')
         terms = ['L_sup'] + (['w_fmd*L_fmd'] if self.fmd else []) + (['w_kd*L_kd'] if self.kd else [])
         terms += [f'w_{d[0]}*L_adv(D_{d[0].upper()})' for d in self.adversarial]
         return (f'SDAKD stage {self.stage}: trains {", ".join(self.trained_networks)}; '
@@ -41,7 +51,7 @@ class StagePolicy:
 
 def resolve_policy(stage: int, adversarial, train_d_teacher: bool, fmd: bool, kd: bool) -> StagePolicy:
     if stage not in DEFAULT_ADVERSARIAL:
-        raise ValueError(f'sdakd.stage must be 1, 2 or 3, got {stage!r}')
+        raise ValueError(f'sdakd.stage must be 0 (teacher-D warm-up), 1, 2 or 3, got {stage!r}')
     if adversarial is None:
         adversarial = DEFAULT_ADVERSARIAL[stage]
     if isinstance(adversarial, str):
@@ -50,6 +60,11 @@ def resolve_policy(stage: int, adversarial, train_d_teacher: bool, fmd: bool, kd
     if unknown:
         raise ValueError(f'sdakd.adversarial: unknown discriminator(s) {unknown}; use a subset of {DISCRIMINATORS}')
     adversarial = tuple(d for d in DISCRIMINATORS if d in adversarial)
+    if stage == 0:
+        if adversarial or fmd or kd:
+            raise ValueError('sdakd.stage 0 (teacher-D warm-up) trains only the teacher discriminator: remove '
+                             'sdakd.adversarial, train.fmd_opt and train.kd_opt')
+        return StagePolicy(stage=0, adversarial=(), train_d_student=False, train_d_teacher=True, fmd=False, kd=False)
     return StagePolicy(
         stage=stage,
         adversarial=adversarial,

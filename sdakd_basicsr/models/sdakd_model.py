@@ -29,6 +29,7 @@ from basicsr.utils import get_root_logger, imwrite, tensor2img
 from basicsr.utils.dist_util import master_only
 from basicsr.utils.registry import MODEL_REGISTRY
 
+from ..distill.channel_init import init_student_from_teacher
 from ..distill.options import check_checkpoint_files, check_queue, loss_weight, parse_sdakd_options
 from ..distill.taps import FeatureTaps, bare
 
@@ -72,6 +73,7 @@ class SDAKDModel(RealESRGANModel):
         self.student_taps: Optional[FeatureTaps] = None
         self.teacher_taps: Optional[FeatureTaps] = None
         self._teacher_val_cache: Dict[str, Tensor] = {}
+        self._pending_channel_init = self.sd.init_student_from_teacher  # done on the first batch, unless resumed
         super().__init__(opt)
 
     # ------------------------------------------------------------------ building
@@ -106,11 +108,13 @@ class SDAKDModel(RealESRGANModel):
         self.cri_pix = self._loss('pixel_opt')
         self.cri_perceptual = self._loss('perceptual_opt')
         self.cri_gan = self._loss('gan_opt') if 'student' in policy.adversarial else None
-        self.cri_gan_teacher = self._loss('gan_teacher_opt') if 'teacher' in policy.adversarial else None
+        uses_d_teacher = 'teacher' in policy.adversarial or policy.warmup_d_teacher
+        self.cri_gan_teacher = self._loss('gan_teacher_opt') if uses_d_teacher else None
         self.cri_fmd = self._loss('fmd_opt') if policy.fmd else None
         self.cri_kd = self._loss('kd_opt') if policy.kd else None
         self.cri_ldl = None
-        if not (self.cri_pix or self.cri_perceptual or self.cri_kd or self.cri_fmd or policy.adversarial):
+        if not (self.cri_pix or self.cri_perceptual or self.cri_kd or self.cri_fmd or uses_d_teacher
+                or policy.adversarial):
             raise KeyError('train: no loss term is configured (pixel_opt, perceptual_opt, kd_opt, fmd_opt, gan_opt)')
         self.net_d_iters = train_opt.get('net_d_iters', 1)
         self.net_d_init_iters = train_opt.get('net_d_init_iters', 0)
@@ -182,11 +186,12 @@ class SDAKDModel(RealESRGANModel):
         self.net_adapters.train()
 
     def setup_optimizers(self) -> None:
-        groups = [{'params': [p for p in self.net_g.parameters() if p.requires_grad]}]
-        if self.net_adapters is not None:
-            groups.append({'params': list(self.net_adapters.parameters())})
-        self.optimizer_g = self._optimizer('optim_g', groups)
-        self.optimizers.append(self.optimizer_g)
+        if not self.sd.policy.warmup_d_teacher:
+            groups = [{'params': [p for p in self.net_g.parameters() if p.requires_grad]}]
+            if self.net_adapters is not None:
+                groups.append({'params': list(self.net_adapters.parameters())})
+            self.optimizer_g = self._optimizer('optim_g', groups)
+            self.optimizers.append(self.optimizer_g)
         if self.sd.policy.train_d_student:
             self.optimizer_d = self._optimizer('optim_d', self.net_d.parameters())
             self.optimizers.append(self.optimizer_d)
@@ -241,6 +246,39 @@ class SDAKDModel(RealESRGANModel):
         self.save_training_state(epoch, current_iter)
 
     # ------------------------------------------------------------------ training
+    def resume_training(self, resume_state: dict) -> None:
+        super().resume_training(resume_state)
+        self._pending_channel_init = False  # the resumed weights already went through it
+
+    def _init_student_from_teacher(self) -> None:
+        keep = init_student_from_teacher(self.net_g_teacher, bare(self.net_g), self.lq)
+        if hasattr(self, 'net_g_ema'):
+            self.model_ema(0)
+        get_root_logger().info(f'Initialised the student from the teacher by channel selection on the first '
+                               f'training batch ({self.lq.shape[0]} inputs): kept trunk channels '
+                               f'{keep["trunk"].tolist()}')
+        self._pending_channel_init = False
+
+    def _warmup_d_teacher(self, current_iter: int, gan_gt: Tensor) -> None:
+        """Stage 0: the teacher's own outputs are the fakes D_T learns to tell from real images."""
+        with torch.no_grad():
+            self.output = self.net_g_teacher(self.lq)
+        if self.teacher_taps is not None:
+            self.teacher_taps.clear()
+        optimizer = self.optimizer_d_teacher
+        net, cri = self.net_d_teacher, self.cri_gan_teacher
+        optimizer.zero_grad()
+        real_pred = net(gan_gt)
+        l_real = cri(real_pred, True, is_disc=True)
+        fake_pred = net(self.output)
+        l_fake = cri(fake_pred, False, is_disc=True)
+        self._check_finite({'l_dt_real': l_real, 'l_dt_fake': l_fake}, current_iter)
+        (l_real + l_fake).backward()
+        optimizer.step()
+        self.log_dict = self.reduce_loss_dict(OrderedDict(
+            l_dt_real=l_real, l_dt_fake=l_fake, out_dt_real=real_pred.detach().mean(),
+            out_dt_fake=fake_pred.detach().mean()))
+
     def _targets(self) -> Tuple[Tensor, Tensor, Tensor]:
         """Real-ESRGAN's choice of USM-sharpened or plain GT for the pixel, perceptual and GAN terms."""
         def target(key: str, default: bool) -> Tensor:
@@ -293,6 +331,10 @@ class SDAKDModel(RealESRGANModel):
     def optimize_parameters(self, current_iter: int) -> None:
         pix_gt, percep_gt, gan_gt = self._targets()
         policy = self.sd.policy
+        if policy.warmup_d_teacher:
+            return self._warmup_d_teacher(current_iter, gan_gt)
+        if self._pending_channel_init:
+            self._init_student_from_teacher()
         discriminators = self._discriminators()
         log: Dict[str, Tensor] = OrderedDict()
         self._logits: Dict[str, Tensor] = OrderedDict()
