@@ -12,6 +12,8 @@ Each fix is covered by a test in ``tests/test_compat.py`` that fails without it.
    ``--auto_resume`` states relative to the CWD instead of the experiment root.
 5. torch 2 launchers pass ``--local-rank``; basicsr's argparse expects ``--local_rank``. The root logger
    attaches a log file only once per process: ``reset_root_logger`` lets each run write its own.
+7. ``basicsr.ops`` (fused LeakyReLU, upfirdn2d) need compiled extensions that the PyPI sdist does not build:
+   StyleGAN2-type networks (GCFSR) get exact pure-PyTorch paths; a compiled op is used when present on CUDA.
 6. VGG weights for ``PerceptualLoss``: basicsr loads a CWD-relative vgg19 file for *every* VGG type, or
    downloads; offline that is an opaque URLError. We resolve the right file per VGG type (an explicit
    path, ``experiments/pretrained_models/<file>``, or the torch hub cache), allow explicit random weights,
@@ -253,6 +255,45 @@ def _local_vgg_weights() -> None:
     vgg_arch.VGG_PRETRAIN_PATH = osp.join(os.devnull, 'use-sdakd_basicsr.compat.build_vgg')
 
 
+# --------------------------------------------------------------------------------------------- 7
+def fused_leaky_relu(x, bias, negative_slope: float = 0.2, scale: float = 2**0.5):
+    """``leaky_relu(x + bias) * scale``: what basicsr's compiled ``fused_bias_act`` computes."""
+    from torch.nn import functional as F
+    if bias is not None:
+        x = x + bias.view(1, -1, *([1] * (x.ndim - 2)))
+    return F.leaky_relu(x, negative_slope) * scale
+
+
+def _pure_pytorch_stylegan_ops() -> None:
+    import basicsr.archs.stylegan2_arch as stylegan2_arch
+    # the packages re-export functions named like their submodules: reach the modules through sys.modules
+    fused_act_pkg = importlib.import_module('basicsr.ops.fused_act')
+    fused_act = sys.modules['basicsr.ops.fused_act.fused_act']
+    upfirdn_pkg = importlib.import_module('basicsr.ops.upfirdn2d')
+    upfirdn = sys.modules['basicsr.ops.upfirdn2d.upfirdn2d']
+    if getattr(fused_act, '_sdakd_patched', False):
+        return
+    compiled_act = getattr(fused_act, 'fused_act_ext', None)
+    compiled_upfirdn = getattr(upfirdn, 'upfirdn2d_ext', None)
+    original_act, original_upfirdn, native = fused_act.fused_leaky_relu, upfirdn.upfirdn2d, upfirdn.upfirdn2d_native
+
+    def leaky(x, bias, negative_slope=0.2, scale=2**0.5):
+        if compiled_act is not None and x.is_cuda:
+            return original_act(x, bias, negative_slope, scale)
+        return fused_leaky_relu(x, bias, negative_slope, scale)
+
+    def upfirdn2d(x, kernel, up=1, down=1, pad=(0, 0)):
+        if compiled_upfirdn is not None and x.is_cuda:
+            return original_upfirdn(x, kernel, up, down, pad)
+        return native(x, kernel, up, up, down, down, pad[0], pad[1], pad[0], pad[1])
+
+    for module in (fused_act, fused_act_pkg, stylegan2_arch):
+        module.fused_leaky_relu = leaky
+    for module in (upfirdn, upfirdn_pkg, stylegan2_arch):
+        module.upfirdn2d = upfirdn2d
+    fused_act._sdakd_patched = True
+
+
 # ---------------------------------------------------------------------------------------------
 def apply() -> None:
     """Apply every fix once; safe to call again."""
@@ -264,4 +305,5 @@ def apply() -> None:
     _contiguous_diffjpeg()
     _resume_on_any_device()
     _local_vgg_weights()
+    _pure_pytorch_stylegan_ops()
     _APPLIED = True

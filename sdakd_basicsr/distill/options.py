@@ -25,6 +25,7 @@ SDAKD_KEYS: Dict[str, Tuple[Any, str]] = {
     'student_taps': (None, 'the matching module names in the student (default: the same as taps)'),
     'teacher_fidelity': (True, 'validation also reports PSNR against the teacher output (psnr_teacher)'),
     'check_finite': (True, 'stop with the iteration and term when a loss becomes NaN/inf'),
+    'value_range': ([0, 1], 'the images\' value range: [0, 1] (Real-ESRGAN) or [-1, 1] (GCFSR)'),
     'init_student_from_teacher': (False, 'RRDBNet: initialise G_S from G_T by channel selection on the first '
                                   'training batch (an extension beyond the paper)'),
 }
@@ -32,7 +33,12 @@ TEACHER_G_KEYS = {'network', 'path', 'param_key', 'strict_load'}
 # train.* keys the SDAKD model consumes; other *_opt keys are typos or unsupported terms
 TRAIN_LOSS_KEYS = ('pixel_opt', 'perceptual_opt', 'gan_opt', 'gan_teacher_opt', 'fmd_opt', 'kd_opt')
 TRAIN_OPTIM_KEYS = ('optim_g', 'optim_d', 'optim_d_teacher')
-TRAIN_OTHER_KEYS = ('ema_decay', 'scheduler', 'total_iter', 'warmup_iter', 'net_d_iters', 'net_d_init_iters')
+TRAIN_OTHER_KEYS = ('ema_decay', 'scheduler', 'total_iter', 'warmup_iter', 'net_d_iters', 'net_d_init_iters',
+                    'r1_reg_weight', 'net_d_reg_every', 'net_g_reg_every', 'lazy_reg_correction')
+# SDAKD.md section 4: default feature taps per generator type
+DEFAULT_TAPS = {'GCFSR': ['conv_body_down.1', 'conv_body_down.3', 'style_convs.1', 'style_convs.3', 'style_convs.5',
+                          'style_convs.7']}
+DEFAULT_TAPS['GCFSR_blind'] = DEFAULT_TAPS['GCFSR']
 
 OFFICIAL_DOWNLOADS = {
     'RealESRGAN_x4plus.pth': 'https://github.com/xinntao/Real-ESRGAN/releases/download/v0.1.0/RealESRGAN_x4plus.pth',
@@ -54,6 +60,7 @@ class SDAKDOptions:
     teacher_fidelity: bool = True
     check_finite: bool = True
     init_student_from_teacher: bool = False
+    value_range: Tuple[float, float] = (0., 1.)
 
 
 def loss_weight(loss_opt: Optional[dict]) -> float:
@@ -61,7 +68,10 @@ def loss_weight(loss_opt: Optional[dict]) -> float:
 
 
 def default_taps(network_opt: dict) -> List[str]:
-    """RRDBNet: the outputs of every sixth RRDB, of the last one, and of conv_body (SDAKD.md section 4)."""
+    """RRDBNet: the outputs of every sixth RRDB, of the last one, and of conv_body; GCFSR: two encoder and
+    four decoder layers (SDAKD.md section 4)."""
+    if network_opt.get('type') in DEFAULT_TAPS:
+        return list(DEFAULT_TAPS[network_opt['type']])
     if network_opt.get('type') != 'RRDBNet':
         raise ValueError(f'sdakd.taps: no default taps for {network_opt.get("type")}; list the module names '
                          f'to distil (see README, "Feature taps")')
@@ -141,7 +151,14 @@ def parse_sdakd_options(opt: dict) -> SDAKDOptions:
         student_taps=student_taps,
         teacher_fidelity=bool(values['teacher_fidelity']) and teacher_g is not None,
         check_finite=bool(values['check_finite']),
-        init_student_from_teacher=init_from_teacher)
+        init_student_from_teacher=init_from_teacher,
+        value_range=_value_range(values['value_range']))
+
+
+def _value_range(value) -> Tuple[float, float]:
+    if not isinstance(value, (list, tuple)) or [float(v) for v in value] not in ([0., 1.], [-1., 1.]):
+        raise ValueError(f'sdakd.value_range must be [0, 1] or [-1, 1], got {value!r}')
+    return float(value[0]), float(value[1])
 
 
 def _check_stage_networks(opt: dict, policy: StagePolicy) -> None:

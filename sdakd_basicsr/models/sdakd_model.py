@@ -12,6 +12,7 @@ Networks (top-level option keys, so that BasicSR's resume machinery handles ever
   network_adapters   feature adapters A_l             saved as net_adapters
   sdakd.teacher_g    frozen teacher generator G_T     never saved, never DDP-wrapped, never resumed
 """
+import inspect
 import math
 import os
 from collections import OrderedDict
@@ -23,6 +24,7 @@ from torch import Tensor, nn
 
 from basicsr.archs import build_network
 from basicsr.losses import build_loss
+from basicsr.losses.gan_loss import r1_penalty
 from basicsr.metrics import calculate_metric
 from basicsr.models.realesrgan_model import RealESRGANModel
 from basicsr.utils import get_root_logger, imwrite, tensor2img
@@ -74,6 +76,8 @@ class SDAKDModel(RealESRGANModel):
         self.teacher_taps: Optional[FeatureTaps] = None
         self._teacher_val_cache: Dict[str, Tensor] = {}
         self._pending_channel_init = self.sd.init_student_from_teacher  # done on the first batch, unless resumed
+        self.in_size: Optional[Tensor] = None  # GCFSR's scale condition, when the data provide one
+        self._noise = None  # one noise list per iteration, shared by teacher and student (GCFSR)
         super().__init__(opt)
 
     # ------------------------------------------------------------------ building
@@ -155,17 +159,59 @@ class SDAKDModel(RealESRGANModel):
         self.print_network(net)
         return net
 
+    # ------------------------------------------------------------------ generator calls
+    @staticmethod
+    def _takes_condition(net: nn.Module) -> bool:
+        return 'in_size' in inspect.signature(bare(net).forward).parameters
+
+    def _generate(self, net: nn.Module, x: Tensor) -> Tensor:
+        """Run a generator the way its architecture wants: GCFSR takes the scale condition and the
+        shared noise list and returns a tuple; RRDBNet takes the image alone."""
+        args = (x, self.in_size) if self._takes_condition(net) else (x, )
+        if self._takes_condition(net) and self.in_size is None:
+            raise KeyError(f'{type(bare(net)).__name__} needs the scale condition: the dataset must return `in_size`')
+        kwargs = {'noise': self._noise} if self._noise is not None else {}
+        out = net(*args, **kwargs)
+        return out[0] if isinstance(out, (tuple, list)) else out
+
+    def _draw_noise(self, batch: int, seed: Optional[int] = None) -> None:
+        """A fresh noise list for this batch (fixed by ``seed`` for validation), if the student uses noise."""
+        student = bare(self.net_g)
+        if not hasattr(student, 'make_noise'):
+            self._noise = None
+            return
+        generator = torch.Generator().manual_seed(seed) if seed is not None else None
+        self._noise = student.make_noise(batch, device=self.device, generator=generator)
+
+    def feed_data(self, data: dict) -> None:
+        super().feed_data(data)
+        self.in_size = data['in_size'].to(self.device) if 'in_size' in data else None
+
+    def test(self) -> None:
+        net = self.net_g_ema if hasattr(self, 'net_g_ema') else self.net_g
+        was_training = net.training
+        net.eval()
+        self._draw_noise(self.lq.shape[0], seed=0)
+        with torch.no_grad():
+            self.output = self._generate(net, self.lq)
+        net.train(was_training)
+
     def _probe_input(self) -> Tensor:
-        """A small input for probing tap shapes; 16 px is divisible by every RRDBNet pixel-unshuffle."""
-        return torch.rand(1, self.opt['network_g'].get('num_in_ch', 3), 16, 16, device=self.device)
+        """A small input for probing tap shapes: 16 px (divisible by every RRDBNet pixel-unshuffle), or the
+        fixed input size of a GCFSR."""
+        size = self.opt['network_g'].get('out_size', 16)
+        if self._takes_condition(self.net_g):
+            self.in_size = torch.ones(1, 1, device=self.device)
+        self._draw_noise(1, seed=0)
+        return torch.rand(1, self.opt['network_g'].get('num_in_ch', 3), size, size, device=self.device)
 
     def _build_taps_and_adapters(self) -> None:
         self.teacher_taps = FeatureTaps(self.net_g_teacher, self.sd.taps, owner='teacher generator')
         self.student_taps = FeatureTaps(self.net_g, self.sd.student_taps, owner='student generator')
         with torch.no_grad():
             x = self._probe_input()
-            self.net_g_teacher(x)
-            self.net_g(x)
+            self._generate(self.net_g_teacher, x)
+            self._generate(self.net_g, x)
         pairs: List[Tuple[int, int]] = []
         for t_name, s_name, ft, fs in zip(self.sd.taps, self.sd.student_taps, self.teacher_taps.collect(),
                                           self.student_taps.collect()):
@@ -200,9 +246,16 @@ class SDAKDModel(RealESRGANModel):
             self.optimizers.append(self.optimizer_d_teacher)
 
     def _optimizer(self, key: str, params) -> torch.optim.Optimizer:
-        if key not in self.opt['train']:
+        train_opt = self.opt['train']
+        if key not in train_opt:
             raise KeyError(f'train.{key} is required')
-        optim_opt = dict(self.opt['train'][key])
+        optim_opt = dict(train_opt[key])
+        if train_opt.get('lazy_reg_correction', False):
+            # StyleGAN2's lazy regularisation: lr and betas scaled by every / (every + 1)
+            every = train_opt.get('net_g_reg_every', 4) if key == 'optim_g' else train_opt.get('net_d_reg_every', 16)
+            ratio = every / (every + 1)
+            optim_opt['lr'] = optim_opt['lr'] * ratio
+            optim_opt['betas'] = [b**ratio for b in optim_opt.get('betas', (0.9, 0.999))]
         return self.get_optimizer(optim_opt.pop('type'), params, **optim_opt)
 
     # ------------------------------------------------------------------ loading / saving
@@ -251,7 +304,7 @@ class SDAKDModel(RealESRGANModel):
         self._pending_channel_init = False  # the resumed weights already went through it
 
     def _init_student_from_teacher(self) -> None:
-        keep = init_student_from_teacher(self.net_g_teacher, bare(self.net_g), self.lq)
+        keep = init_student_from_teacher(self.net_g_teacher, bare(self.net_g), self.lq)  # RRDBNet only
         if hasattr(self, 'net_g_ema'):
             self.model_ema(0)
         if self.opt['path'].get('models'):  # the student as initialised, before any training step
@@ -263,8 +316,9 @@ class SDAKDModel(RealESRGANModel):
 
     def _warmup_d_teacher(self, current_iter: int, gan_gt: Tensor) -> None:
         """Stage 0: the teacher's own outputs are the fakes D_T learns to tell from real images."""
+        self._draw_noise(self.lq.shape[0])
         with torch.no_grad():
-            self.output = self.net_g_teacher(self.lq)
+            self.output = self._generate(self.net_g_teacher, self.lq)
         if self.teacher_taps is not None:
             self.teacher_taps.clear()
         optimizer = self.optimizer_d_teacher
@@ -276,10 +330,25 @@ class SDAKDModel(RealESRGANModel):
         l_fake = cri(fake_pred, False, is_disc=True)
         self._check_finite({'l_dt_real': l_real, 'l_dt_fake': l_fake}, current_iter)
         (l_real + l_fake).backward()
+        log = OrderedDict(l_dt_real=l_real, l_dt_fake=l_fake, out_dt_real=real_pred.detach().mean(),
+                          out_dt_fake=fake_pred.detach().mean())
+        log.update(self._r1_step('dt', net, gan_gt, current_iter))
         optimizer.step()
-        self.log_dict = self.reduce_loss_dict(OrderedDict(
-            l_dt_real=l_real, l_dt_fake=l_fake, out_dt_real=real_pred.detach().mean(),
-            out_dt_fake=fake_pred.detach().mean()))
+        self.log_dict = self.reduce_loss_dict(log)
+
+    def _r1_step(self, tag: str, net: nn.Module, real: Tensor, current_iter: int) -> Dict[str, Tensor]:
+        """Lazy R1 (StyleGAN2/GCFSR): every net_d_reg_every iterations, r1_reg_weight / 2 * E|grad D(real)|^2,
+        scaled by the interval; accumulates into the discriminator's gradients."""
+        train_opt = self.opt['train']
+        weight, every = train_opt.get('r1_reg_weight', 0), train_opt.get('net_d_reg_every', 16)
+        if not weight or current_iter % every:
+            return {}
+        real = real.detach().requires_grad_(True)
+        pred = net(real)
+        l_r1 = weight / 2 * r1_penalty(pred, real) * every + 0 * pred[0].sum()
+        self._check_finite({f'l_{tag}_r1': l_r1}, current_iter)
+        l_r1.backward()
+        return {f'l_{tag}_r1': l_r1.detach()}
 
     def _targets(self) -> Tuple[Tensor, Tensor, Tensor]:
         """Real-ESRGAN's choice of USM-sharpened or plain GT for the pixel, perceptual and GAN terms."""
@@ -347,13 +416,14 @@ class SDAKDModel(RealESRGANModel):
         if self.student_taps is not None:
             self.student_taps.clear()
         self.optimizer_g.zero_grad()
-        self.output = self.net_g(self.lq)
+        self._draw_noise(self.lq.shape[0])
+        self.output = self._generate(self.net_g, self.lq)
         teacher_out = None
         if policy.teacher_forward:
             if self.teacher_taps is not None:
                 self.teacher_taps.clear()
             with torch.no_grad():
-                teacher_out = self.net_g_teacher(self.lq)
+                teacher_out = self._generate(self.net_g_teacher, self.lq)
 
         if current_iter % self.net_d_iters == 0 and current_iter > self.net_d_init_iters:
             terms = self._generator_terms(pix_gt, percep_gt, teacher_out, discriminators)
@@ -380,6 +450,7 @@ class SDAKDModel(RealESRGANModel):
             l_fake = cri(fake_pred, False, is_disc=True)
             self._check_finite({f'l_{tag}_fake': l_fake}, current_iter)
             l_fake.backward()
+            log.update(self._r1_step(tag, net, gan_gt, current_iter))
             optimizer.step()
             log.update({f'l_{tag}_real': l_real, f'l_{tag}_fake': l_fake,
                         f'out_{tag}_real': real_pred.detach().mean(), f'out_{tag}_fake': fake_pred.detach().mean()})
@@ -393,11 +464,12 @@ class SDAKDModel(RealESRGANModel):
     def _teacher_image(self, key: str) -> Tensor:
         """The teacher's output for the current validation input, cached: the teacher never changes."""
         if key not in self._teacher_val_cache:
+            self._draw_noise(self.lq.shape[0], seed=0)  # the same noise as test() gives the student
             with torch.no_grad():
-                out = self.net_g_teacher(self.lq)
+                out = self._generate(self.net_g_teacher, self.lq)
             if self.teacher_taps is not None:
                 self.teacher_taps.clear()
-            self._teacher_val_cache[key] = tensor2img([out.detach().cpu()])
+            self._teacher_val_cache[key] = tensor2img([out.detach().cpu()], min_max=self.sd.value_range)
         return self._teacher_val_cache[key]
 
     def nondist_validation(self, dataloader, current_iter, tb_logger, save_img) -> None:
@@ -421,10 +493,10 @@ class SDAKDModel(RealESRGANModel):
             img_name = osp.splitext(osp.basename(val_data['lq_path'][0]))[0]
             self.feed_data(val_data)
             self.test()
-            sr_img = tensor2img([self.output.detach().cpu()])
+            sr_img = tensor2img([self.output.detach().cpu()], min_max=self.sd.value_range)
             metric_data = {'img': sr_img}
             if hasattr(self, 'gt'):
-                metric_data['img2'] = tensor2img([self.gt.detach().cpu()])
+                metric_data['img2'] = tensor2img([self.gt.detach().cpu()], min_max=self.sd.value_range)
             for name, opt_ in metrics_opt.items():
                 try:
                     value = calculate_metric(metric_data, opt_)
