@@ -131,3 +131,20 @@ def test_random_vgg_weights_are_explicit_and_differentiable():
     percep, _ = loss(x, torch.rand(1, 3, 32, 32))
     percep.backward()
     assert percep.item() > 0 and x.grad.abs().sum() > 0
+
+
+def test_stylegan2_blocks_run_without_compiled_ops():
+    """basicsr's FusedLeakyReLU / EqualLinear need a compiled extension; the pure-PyTorch path is exact."""
+    from basicsr.archs.stylegan2_arch import ConvLayer, EqualLinear
+    from basicsr.ops.fused_act import FusedLeakyReLU
+    act = FusedLeakyReLU(4)
+    with torch.no_grad():
+        act.bias.normal_()
+    x = torch.randn(2, 4, 6, 6)
+    expected = torch.nn.functional.leaky_relu(x + act.bias.view(1, -1, 1, 1), 0.2) * 2**0.5
+    assert torch.allclose(act(x), expected)
+    layer = ConvLayer(4, 8, 3, downsample=True)
+    y = layer(x.requires_grad_())
+    y.sum().backward()
+    assert y.shape == (2, 8, 3, 3) and x.grad is not None
+    assert EqualLinear(4, 2, activation='fused_lrelu')(torch.randn(3, 4)).shape == (3, 2)
