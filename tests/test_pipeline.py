@@ -56,6 +56,8 @@ def test_auto_resume_continues_with_the_saved_optimizer_and_scheduler_state(work
     with pytest.raises(KeyboardInterrupt):
         run_train(opt)
     exp = 'experiments/' + opt['name']
+    assert sorted(f for f in os.listdir(f'{exp}/training_states') if f.endswith('.state')) == ['2.state']
+    assert os.listdir(f'{exp}/training_states/.partial') == []  # written aside, then renamed
     saved = torch.load(f'{exp}/training_states/2.state')
     saved_g = torch.load(f'{exp}/models/net_g_2.pth')
 

@@ -287,6 +287,21 @@ class SDAKDModel(RealESRGANModel):
         if osp.isfile(tmp):
             os.replace(tmp, osp.join(self.opt['path']['models'], f'{net_label}_{suffix}.pth'))
 
+    @master_only
+    def save_training_state(self, epoch: int, current_iter: int) -> None:
+        """basicsr's writer, into a side folder, then renamed: --auto_resume never meets a truncated state."""
+        final_dir = self.opt['path']['training_states']
+        tmp_dir = osp.join(final_dir, _TMP)
+        os.makedirs(tmp_dir, exist_ok=True)
+        self.opt['path']['training_states'] = tmp_dir
+        try:
+            super().save_training_state(epoch, current_iter)
+        finally:
+            self.opt['path']['training_states'] = final_dir
+        tmp = osp.join(tmp_dir, f'{current_iter}.state')
+        if osp.isfile(tmp):
+            os.replace(tmp, osp.join(final_dir, f'{current_iter}.state'))
+
     def save(self, epoch: int, current_iter: int) -> None:
         if hasattr(self, 'net_g_ema'):
             self.save_network([self.net_g, self.net_g_ema], 'net_g', current_iter, param_key=['params', 'params_ema'])
