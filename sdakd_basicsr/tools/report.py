@@ -85,26 +85,14 @@ def evaluate(generators: Dict[str, Generator], pairs: Sequence[tuple], teacher: 
     return results
 
 
-def count_macs(net: nn.Module, x: Tensor) -> int:
-    """Multiply-accumulates of all Conv2d and Linear layers for one forward pass on ``x``."""
-    total = [0]
-
-    def conv_hook(m: nn.Conv2d, _inp, out: Tensor) -> None:
-        kh, kw = m.kernel_size
-        total[0] += out.numel() * (m.in_channels // m.groups) * kh * kw
-
-    def linear_hook(m: nn.Linear, _inp, out: Tensor) -> None:
-        total[0] += out.numel() * m.in_features
-
-    handles = [m.register_forward_hook(conv_hook if isinstance(m, nn.Conv2d) else linear_hook)
-               for m in net.modules() if isinstance(m, (nn.Conv2d, nn.Linear))]
-    try:
+def count_macs(net: nn.Module, *inputs, **kwargs) -> int:
+    """Multiply-accumulates of one forward pass (torch's FLOP counter / 2: every convolution and matrix
+    product, functional ones included, e.g. GCFSR's modulated convs). Works on the meta device."""
+    from torch.utils.flop_counter import FlopCounterMode
+    with FlopCounterMode(display=False) as counter:
         with torch.no_grad():
-            net(x)
-    finally:
-        for h in handles:
-            h.remove()
-    return total[0]
+            net(*inputs, **kwargs)
+    return counter.get_total_flops() // 2
 
 
 def profile_latency(net: nn.Module, x: Tensor, repeats: int = 5, warmup: int = 1) -> float:
