@@ -62,7 +62,11 @@ def make_root(root):
 def tiny_options(stage: int, total_iter: int = 2, val: bool = False, **extra) -> dict:
     """The shipped stage file with tiny networks, tiny data and CPU settings; everything else unchanged."""
     with open(osp.join(REPO, 'options', f'sdakd_realesrgan_stage{stage}.yml')) as f:
-        opt = yaml.safe_load(f)
+        return shrink(yaml.safe_load(f), total_iter, val, **extra)
+
+
+def shrink(opt: dict, total_iter: int = 2, val: bool = False, **extra) -> dict:
+    """An option dict of the Real-ESRGAN family with tiny networks, tiny data and CPU settings."""
     opt['num_gpu'] = 0
     opt['gt_size'] = 64
     opt['queue_size'] = 4
@@ -71,13 +75,14 @@ def tiny_options(stage: int, total_iter: int = 2, val: bool = False, **extra) ->
         opt['network_d']['num_feat'] = 4
     if 'network_d_teacher' in opt:
         opt['network_d_teacher']['num_feat'] = 8
-    opt['sdakd']['teacher_g']['network'] = dict(TEACHER_G)
+    if 'teacher_g' in opt['sdakd']:
+        opt['sdakd']['teacher_g']['network'] = dict(TEACHER_G)
     if 'taps' in opt['sdakd']:
         opt['sdakd']['taps'] = list(TAPS)
     train_set = opt['datasets']['train']
     train_set.update(dataroot_gt='datasets/gt', crop_pad_size=96, gt_size=64, num_worker_per_gpu=0,
                      batch_size_per_gpu=2, prefetch_mode=None, pin_memory=False)
-    train_set.pop('meta_info')
+    train_set.pop('meta_info', None)
     if val:
         opt['datasets']['val'] = dict(name='tinyval', type='PairedImageDataset', dataroot_gt='datasets/val/gt',
                                       dataroot_lq='datasets/val/lq', io_backend={'type': 'disk'})
