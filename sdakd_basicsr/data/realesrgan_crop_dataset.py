@@ -65,14 +65,8 @@ class RealESRGANCropDataset(RealESRGANDataset):
         top, left = random.randint(0, h - size), random.randint(0, w - size)
         return img[top:top + size, left:left + size, ...]
 
-    def __getitem__(self, index: int) -> Dict:
-        if self.file_client is None:
-            self.file_client = FileClient(self.io_backend_opt.pop('type'), **self.io_backend_opt)
-        gt_path = self.paths[index]
-        img_gt = imfrombytes(self.file_client.get(gt_path, 'gt'), float32=True)
-        img_gt = augment(img_gt, self.opt['use_hflip'], self.opt['use_rot'])
-        img_gt = self._crop_or_pad(img_gt)
-
+    def sample_kernels(self) -> Dict[str, torch.Tensor]:
+        """The first and second blur kernels and the final sinc filter of one degradation."""
         o = self.opt
         kernel1 = self._kernel(self.kernel_list, self.kernel_prob, self.blur_sigma, self.betag_range,
                                self.betap_range, o['sinc_prob'])
@@ -84,5 +78,14 @@ class RealESRGANCropDataset(RealESRGANDataset):
                                                              pad_to=KERNEL_PAD))
         else:
             sinc = self.pulse_tensor
+        return {'kernel1': kernel1, 'kernel2': kernel2, 'sinc_kernel': sinc}
+
+    def __getitem__(self, index: int) -> Dict:
+        if self.file_client is None:
+            self.file_client = FileClient(self.io_backend_opt.pop('type'), **self.io_backend_opt)
+        gt_path = self.paths[index]
+        img_gt = imfrombytes(self.file_client.get(gt_path, 'gt'), float32=True)
+        img_gt = augment(img_gt, self.opt['use_hflip'], self.opt['use_rot'])
+        img_gt = self._crop_or_pad(img_gt)
         gt = img2tensor([img_gt], bgr2rgb=True, float32=True)[0]
-        return {'gt': gt, 'kernel1': kernel1, 'kernel2': kernel2, 'sinc_kernel': sinc, 'gt_path': gt_path}
+        return {'gt': gt, 'gt_path': gt_path, **self.sample_kernels()}

@@ -46,8 +46,12 @@ def convert_teacher() -> None:
 
 
 def run_stage(stage: int, iters: int, extra: List[str]) -> float:
-    """Train one stage in a fresh process; stream the interesting lines; return seconds per iteration."""
-    opt = osp.join(OPTIONS_DIR, f'sdakd_demo_stage{stage}.yml')
+    """Train one demo stage in a fresh process; stream the interesting lines; return seconds per iteration."""
+    return run_option_file(osp.join(OPTIONS_DIR, f'sdakd_demo_stage{stage}.yml'), iters, extra, experiment(stage))
+
+
+def run_option_file(opt: str, iters: int, extra: List[str], exp_dir: str) -> float:
+    """Train one option file for ``iters`` iterations in a fresh process; return seconds per iteration."""
     cmd = [sys.executable, '-u', '-m', 'sdakd_basicsr.train', '-opt', opt, '--force_yml',
            f'train:total_iter={iters}', f'logger:save_checkpoint_freq={iters}',
            f'train:scheduler:milestones=[{iters * 10}]', *extra]
@@ -60,7 +64,7 @@ def run_stage(stage: int, iters: int, extra: List[str]) -> float:
                 print('    ' + line.rstrip()[:240], flush=True)
     if proc.returncode != 0:
         sys.stdout.write(''.join(tail))
-        raise SystemExit(f'[demo] stage {stage} failed (exit {proc.returncode}); full log in {experiment(stage)}/')
+        raise SystemExit(f'[demo] {opt} failed (exit {proc.returncode}); full log in {exp_dir}/')
     return (time.time() - start) / max(iters, 1)
 
 

@@ -56,7 +56,8 @@ def _bgr(rgb: np.ndarray) -> np.ndarray:
 
 def evaluate(generators: Dict[str, Generator], pairs: Sequence[tuple], teacher: str = 'teacher',
              crop_border: int = 4, log: Callable[[str], None] = print) -> Dict[str, Dict[str, float]]:
-    """Mean metrics per generator over ``pairs`` of (name, lr_rgb, gt_rgb); also returns the outputs.
+    """Mean metrics per generator over ``pairs`` of (name, lr_rgb, gt_rgb): PSNR/SSIM on RGB and on Y,
+    ``psnr_teacher``, NIQE; ``results['_outputs']`` holds the images.
 
     ``psnr_teacher`` compares with the output of the generator named ``teacher``; NIQE is skipped (NaN) on
     images too small for it, with a message.
@@ -73,6 +74,8 @@ def evaluate(generators: Dict[str, Generator], pairs: Sequence[tuple], teacher: 
             sr = outputs[name][img_name]
             rows['psnr'].append(calculate_psnr(sr, gt, crop_border))
             rows['ssim'].append(calculate_ssim(_bgr(sr), _bgr(gt), crop_border))
+            rows['psnr_y'].append(calculate_psnr(_bgr(sr), _bgr(gt), crop_border, test_y_channel=True))
+            rows['ssim_y'].append(calculate_ssim(_bgr(sr), _bgr(gt), crop_border, test_y_channel=True))
             if teacher in outputs:
                 rows['psnr_teacher'].append(
                     float('inf') if name == teacher else calculate_psnr(sr, outputs[teacher][img_name], crop_border))

@@ -1,0 +1,211 @@
+"""Evaluate generators (teacher, students, bicubic) on a folder of GT images and write a table and a grid.
+
+    python -m sdakd_basicsr.evaluate --gt datasets/DIV2K_valid/HR --degradation bicubic --seed 0 \\
+        --teacher experiments/pretrained_models/RealESRGAN_x4plus.pth \\
+        --student w0.5=options/test/test_sdakd_student_x4_w0.5.yml \\
+        --student w0.25=experiments/sdakd_realesrgan_x4_w0.25_stage3/models/net_g_latest.pth:16:8 \\
+        --out results/evaluate
+
+Inputs: ``--gt`` with LR made by a fixed, seeded degradation (``bicubic``: MATLAB-style x1/scale;
+``realesrgan``: basicsr's second-order pipeline with the Real-ESRGAN x4plus settings, seeded per image),
+or ``--gt`` and ``--lr`` folders of pairs (same file names). Generators: ``bicubic`` always; ``--teacher``
+(an RRDBNet 64/23/32 checkpoint, or a SPEC); ``--student NAME=SPEC`` where SPEC is an option file (``network_g`` +
+``path.pretrain_network_g``) or ``checkpoint.pth:num_feat:num_grow_ch[:num_block]``.
+Metrics: PSNR and SSIM on RGB and on Y, PSNR against the teacher's output, NIQE (skipped with a note on
+images too small for it); LPIPS and FID only when their weights are on disk (``--lpips-weights``,
+``--fid-inception``): otherwise the table says why they are missing, never silently. Large images run
+tiled (``--tile``), half precision on CUDA with ``--fp16``. Writes ``results.md``, ``results.csv`` and
+``grid.png`` (a crop of the first image from every generator).
+"""
+import argparse
+import csv
+import glob
+import os
+from collections import OrderedDict
+from os import path as osp
+from typing import Callable, Dict, List, Optional
+
+import numpy as np
+import torch
+import yaml
+from torch import Tensor, nn
+
+import sdakd_basicsr  # noqa: F401  (registration)
+from basicsr.archs.rrdbnet_arch import RRDBNet
+from .tools import report as rp
+
+TEACHER_SPEC = dict(num_in_ch=3, num_out_ch=3, num_feat=64, num_block=23, num_grow_ch=32)
+
+
+def tiled(net: nn.Module, tile: int, overlap: int = 16, scale: int = 4, fp16: bool = False) -> Callable:
+    """Run ``net`` on LR tiles of ``tile`` px with ``overlap`` px context; 0 = whole image."""
+    device = next(net.parameters()).device
+    half = fp16 and device.type == 'cuda'
+    if half:
+        net = net.half()
+
+    def run(x: Tensor) -> Tensor:
+        x = x.to(device).half() if half else x.to(device)
+        with torch.no_grad():
+            if not tile or (x.shape[2] <= tile and x.shape[3] <= tile):
+                return net(x).float()
+            b, c, h, w = x.shape
+            out = x.new_zeros(b, c, h * scale, w * scale, dtype=torch.float32)
+            for top in range(0, h, tile):
+                for left in range(0, w, tile):
+                    t0, l0 = max(top - overlap, 0), max(left - overlap, 0)
+                    t1, l1 = min(top + tile + overlap, h), min(left + tile + overlap, w)
+                    y = net(x[:, :, t0:t1, l0:l1]).float()
+                    bottom, right = min(top + tile, h), min(left + tile, w)
+                    out[:, :, top * scale:bottom * scale, left * scale:right * scale] = \
+                        y[:, :, (top - t0) * scale:(bottom - t0) * scale, (left - l0) * scale:(right - l0) * scale]
+            return out
+    return run
+
+
+def load_rrdbnet(path: str, spec: dict, device) -> nn.Module:
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'checkpoint not found: {path}')
+    state = torch.load(path, map_location='cpu')
+    key = 'params_ema' if 'params_ema' in state else ('params' if 'params' in state else None)
+    net = RRDBNet(**spec)
+    net.load_state_dict(state[key] if key else state, strict=True)
+    return net.to(device).eval()
+
+
+def student_from_spec(spec: str, device) -> nn.Module:
+    """``options.yml`` (network_g + path.pretrain_network_g) or ``ckpt.pth:num_feat:num_grow_ch[:num_block]``."""
+    if spec.endswith(('.yml', '.yaml')):
+        with open(spec, encoding='utf-8') as f:
+            opt = yaml.safe_load(f)
+        net_spec = {k: v for k, v in opt['network_g'].items() if k != 'type'}
+        if opt['network_g']['type'] != 'RRDBNet':
+            raise ValueError(f'{spec}: evaluate supports RRDBNet generators, got {opt["network_g"]["type"]}')
+        return load_rrdbnet(opt['path']['pretrain_network_g'], net_spec, device)
+    parts = spec.split(':')
+    if len(parts) not in (3, 4):
+        raise ValueError(f'--student {spec!r}: expected options.yml or ckpt.pth:num_feat:num_grow_ch[:num_block]')
+    net_spec = dict(TEACHER_SPEC, num_feat=int(parts[1]), num_grow_ch=int(parts[2]))
+    if len(parts) == 4:
+        net_spec['num_block'] = int(parts[3])
+    return load_rrdbnet(parts[0], net_spec, device)
+
+
+def make_pair(gt: np.ndarray, degradation: str, seed: int, gt_folder: str, scale: int = 4) -> tuple:
+    """A fixed, seeded (LR, GT) pair (RGB uint8) for a GT image (the GT is cropped to a multiple of scale)."""
+    gt = gt[:gt.shape[0] - gt.shape[0] % scale, :gt.shape[1] - gt.shape[1] % scale]
+    if degradation == 'bicubic':
+        from basicsr.utils.matlab_functions import imresize
+        lr = np.clip(np.round(imresize(gt.astype(np.float32) / 255., 1 / scale) * 255), 0, 255).astype(np.uint8)
+        return lr, gt
+    if degradation == 'realesrgan':
+        return _realesrgan_pair(gt, seed, gt_folder, scale)
+    raise ValueError(f'--degradation must be bicubic or realesrgan, got {degradation!r}')
+
+
+class _SynthesisHost:
+    """The attributes basicsr's Real-ESRGAN synthesis (``RealESRGANModel.feed_data``) reads, without a model."""
+
+    def __init__(self, opt: dict) -> None:
+        from basicsr.utils import DiffJPEG, USMSharp
+        self.opt, self.is_train, self.device = opt, True, torch.device('cpu')
+        self.jpeger, self.usm_sharpener = DiffJPEG(differentiable=False), USMSharp()
+
+    def _dequeue_and_enqueue(self) -> None:  # one image at a time: no training-pair pool
+        pass
+
+
+def _realesrgan_pair(gt: np.ndarray, seed: int, gt_folder: str, scale: int) -> tuple:
+    """basicsr's second-order degradation with the x4plus settings of the shipped stage files, seeded."""
+    import random
+    from basicsr.models.realesrgan_model import RealESRGANModel
+    from .data.realesrgan_crop_dataset import RealESRGANCropDataset
+    with open(osp.join(osp.dirname(osp.abspath(__file__)), osp.pardir, 'options', 'sdakd_realesrgan_stage1.yml')) as f:
+        opt = yaml.safe_load(f)
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    ds = RealESRGANCropDataset(dict(opt['datasets']['train'], dataroot_gt=gt_folder, meta_info=None, phase='train',
+                                    scale=scale))
+    kernels = {k: v[None] for k, v in ds.sample_kernels().items()}
+    host = _SynthesisHost(dict(opt, scale=scale, gt_size=min(gt.shape[:2])))
+    RealESRGANModel.feed_data(host, {'gt': rp.to_tensor(gt), **kernels})
+    return rp.to_image(host.lq), rp.to_image(host.gt)
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--gt', required=True, help='folder of GT images')
+    parser.add_argument('--lr', help='folder of LR images with the same names (else --degradation)')
+    parser.add_argument('--degradation', default='bicubic', choices=['bicubic', 'realesrgan'])
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--scale', type=int, default=4)
+    parser.add_argument('--teacher', help='teacher checkpoint (RRDBNet 64/23/32), or a SPEC like --student\'s')
+    parser.add_argument('--student', action='append', default=[], metavar='NAME=SPEC')
+    parser.add_argument('--out', default=osp.join('results', 'evaluate'))
+    parser.add_argument('--tile', type=int, default=0, help='LR tile size (0: whole images)')
+    parser.add_argument('--fp16', action='store_true', help='half precision (CUDA only)')
+    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    parser.add_argument('--lpips-weights', help='LPIPS weights file (not bundled: LPIPS is reported only with it)')
+    parser.add_argument('--fid-inception', help='pt_inception-2015-12-05-6726825d.pth (FID only with it)')
+    args = parser.parse_args(argv)
+    device = torch.device(args.device)
+    gt_paths = sorted(p for p in glob.glob(osp.join(args.gt, '*')) if p.lower().endswith(('.png', '.jpg', '.jpeg')))
+    if not gt_paths:
+        raise FileNotFoundError(f'--gt: no images in {args.gt}')
+    pairs = []
+    for path in gt_paths:
+        gt = rp.read_rgb(path)
+        name = osp.basename(path)
+        if args.lr:
+            lr = rp.read_rgb(osp.join(args.lr, name))
+        else:
+            lr, gt = make_pair(gt, args.degradation, args.seed + len(pairs), args.gt, args.scale)
+        pairs.append((name, lr, gt))
+    generators: Dict[str, Callable] = OrderedDict(bicubic=rp.bicubic(args.scale))
+    teacher = None
+    if args.teacher:
+        teacher = 'teacher'
+        net = (student_from_spec(args.teacher, device) if ':' in args.teacher or args.teacher.endswith('.yml')
+               else load_rrdbnet(args.teacher, TEACHER_SPEC, device))
+        generators[teacher] = tiled(net, args.tile, scale=args.scale, fp16=args.fp16)
+    for item in args.student:
+        if '=' not in item:
+            parser.error(f'--student {item!r}: expected NAME=SPEC')
+        name, spec = item.split('=', 1)
+        generators[name] = tiled(student_from_spec(spec, device), args.tile, scale=args.scale, fp16=args.fp16)
+    notes = []
+    results = rp.evaluate(generators, pairs, teacher=teacher or 'teacher', log=notes.append)
+    outputs = results.pop('_outputs')
+    for metric, weights, why in (('LPIPS', args.lpips_weights, '--lpips-weights'),
+                                 ('FID', args.fid_inception, '--fid-inception')):
+        if not weights or not osp.isfile(weights):
+            notes.append(f'{metric} not computed: its weights are not on disk (give {why} with the file; '
+                         f'they cannot be downloaded here)')
+        else:
+            notes.append(f'{metric} weights given ({weights}) but {metric} is not implemented in this version')
+    os.makedirs(args.out, exist_ok=True)
+    header = ['generator', 'PSNR', 'SSIM', 'PSNR-Y', 'SSIM-Y', 'PSNR vs teacher', 'NIQE']
+    keys = ['psnr', 'ssim', 'psnr_y', 'ssim_y', 'psnr_teacher', 'niqe']
+    rows = [[name] + [r[k] for k in keys] for name, r in results.items()]
+    table = rp.markdown_table(header, rows, fmt={2: '.4f', 4: '.4f'})
+    lr_desc = f'pairs from {args.lr}' if args.lr else f'{args.degradation} x{args.scale}, seed {args.seed}'
+    text = (f'# Evaluation\n\n{len(pairs)} images from {args.gt}; LR: {lr_desc}; RGB and Y metrics with a '
+            f'{4}-pixel border cropped.\n\n{table}\n\n' + '\n'.join(f'- {n}' for n in notes) + '\n')
+    with open(osp.join(args.out, 'results.md'), 'w', encoding='utf-8') as f:
+        f.write(text)
+    with open(osp.join(args.out, 'results.csv'), 'w', newline='') as f:
+        writer = csv.writer(f)
+        writer.writerow(['generator'] + keys)
+        writer.writerows([[name] + [r[k] for k in keys] for name, r in results.items()])
+    first = pairs[0][0]
+    crop = lambda img: img[:min(img.shape[0], 192), :min(img.shape[1], 192)]  # noqa: E731
+    rp.comparison_grid([(name, crop(outputs[name][first])) for name in generators] + [('GT', crop(pairs[0][2]))],
+                       osp.join(args.out, 'grid.png'))
+    print(text)
+    print(f'wrote {args.out}/results.md, results.csv, grid.png')
+    return 0
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())
