@@ -100,8 +100,8 @@ def test_teacher_and_student_share_the_noise_and_condition(faces):
     model = build_model_from(opt)
     seen = {}
     for name, net in (('teacher', model.net_g_teacher), ('student', model.net_g)):
-        net.register_forward_hook(lambda m, args, kwargs, out, n=name: seen.__setitem__(n, (args, kwargs)),
-                                  with_kwargs=True)
+        net.register_forward_pre_hook(lambda m, args, kwargs, n=name: seen.__setitem__(n, (args, kwargs)),
+                                      with_kwargs=True)
     from basicsr.data import build_dataset
     ds = build_dataset(dict(opt['datasets']['train'], phase='train', scale=1))
     batch = {k: torch.stack([ds[i][k] for i in range(2)]) for k in ('lq', 'gt', 'in_size')}

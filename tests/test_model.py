@@ -14,8 +14,9 @@ def stage_opts(stage, **extra):
 
 
 def count_forwards(net):
+    """Forward passes started (a pre-hook: a teacher pass cut short at its last tap counts too)."""
     calls = []
-    net.register_forward_hook(lambda *_: calls.append(1))
+    net.register_forward_pre_hook(lambda *_: calls.append(1))
     return calls
 
 
@@ -173,3 +174,28 @@ def test_init_student_from_teacher_conflicts_with_a_pretrained_student(workdir):
     with pytest.raises(KeyError, match='keep one'):
         build_model_from(stage_opts(1, **{'sdakd.init_student_from_teacher': True,
                                           'path.pretrain_network_g': 'experiments/pretrained_models/x.pth'}))
+
+
+def test_teacher_stops_at_its_last_tap_when_its_output_is_not_needed(workdir):
+    opt = stage_opts(2)  # FMD, no output distillation
+    model = build_model_from(opt)
+    hr_calls = count_forwards(model.net_g_teacher.conv_hr)
+    model.feed_data(train_batch(opt))
+    model._draw_noise(model.lq.shape[0])
+    assert model._teacher_forward(need_output=False) is None
+    cut = [f.clone() for f in model.teacher_taps.collect()]
+    assert hr_calls == []  # the HR-resolution convolutions did not run
+    out = model._teacher_forward(need_output=True)
+    assert out is not None and len(hr_calls) == 1
+    assert all(torch.equal(a, b) for a, b in zip(cut, model.teacher_taps.collect()))  # same features
+    model.optimize_parameters(1)
+    assert len(hr_calls) == 1 and 'l_g_fmd' in model.log_dict
+
+
+def test_teacher_runs_whole_with_output_distillation_or_when_truncation_is_off(workdir):
+    for extra in ({'train.kd_opt.loss_weight': 1.0}, {'sdakd.truncate_teacher': False}):
+        opt = stage_opts(2, **extra)
+        model = build_model_from(opt)
+        hr_calls = count_forwards(model.net_g_teacher.conv_hr)
+        run_iters(model, opt, 1)
+        assert len(hr_calls) == 1, extra

@@ -24,6 +24,7 @@ SDAKD_KEYS: Dict[str, Tuple[Any, str]] = {
              'default for RRDBNet: body.5, body.11, body.17, body.22, conv_body'),
     'student_taps': (None, 'the matching module names in the student (default: the same as taps)'),
     'teacher_fidelity': (True, 'validation also reports PSNR against the teacher output (psnr_teacher)'),
+    'truncate_teacher': (True, 'when no term needs the teacher\'s output, stop its forward pass at the last tap'),
     'check_finite': (True, 'stop with the iteration and term when a loss becomes NaN/inf'),
     'value_range': ([0, 1], 'the images\' value range: [0, 1] (Real-ESRGAN) or [-1, 1] (GCFSR)'),
     'init_student_from_teacher': (False, 'RRDBNet: initialise G_S from G_T by channel selection on the first '
@@ -59,6 +60,7 @@ class SDAKDOptions:
     student_taps: List[str] = field(default_factory=list)
     teacher_fidelity: bool = True
     check_finite: bool = True
+    truncate_teacher: bool = True
     init_student_from_teacher: bool = False
     value_range: Tuple[float, float] = (0., 1.)
 
@@ -151,6 +153,7 @@ def parse_sdakd_options(opt: dict) -> SDAKDOptions:
         student_taps=student_taps,
         teacher_fidelity=bool(values['teacher_fidelity']) and teacher_g is not None,
         check_finite=bool(values['check_finite']),
+        truncate_teacher=bool(values['truncate_teacher']),
         init_student_from_teacher=init_from_teacher,
         value_range=_value_range(values['value_range']))
 

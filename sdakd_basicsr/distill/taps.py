@@ -15,6 +15,10 @@ def tap_candidates(net: nn.Module, max_depth: int = 2) -> List[str]:
     return [name for name, _ in bare(net).named_modules() if name and name.count('.') < max_depth]
 
 
+class TapsComplete(Exception):
+    """Raised by a FeatureTaps hook once every tap has recorded, to cut a forward pass short."""
+
+
 class FeatureTaps:
     """Records the outputs of the named modules of ``net`` on every forward pass.
 
@@ -31,11 +35,14 @@ class FeatureTaps:
                            f'({type(bare(net)).__name__}). Valid names include: {", ".join(valid)}')
         self.names = list(names)
         self.features: Dict[str, Tensor] = OrderedDict()
+        self.stop_when_complete = False  # raise TapsComplete once every tap fired (the output is not needed)
         self._handles = [modules[n].register_forward_hook(self._recorder(n)) for n in self.names]
 
     def _recorder(self, name: str):
         def hook(_module, _inputs, output):
             self.features[name] = output[0] if isinstance(output, (tuple, list)) else output
+            if self.stop_when_complete and len(self.features) == len(self.names):
+                raise TapsComplete
         return hook
 
     def clear(self) -> None:

@@ -33,7 +33,7 @@ from basicsr.utils.registry import MODEL_REGISTRY
 
 from ..distill.channel_init import init_student_from_teacher
 from ..distill.options import check_checkpoint_files, check_queue, loss_weight, parse_sdakd_options
-from ..distill.taps import FeatureTaps, bare
+from ..distill.taps import FeatureTaps, TapsComplete, bare
 
 _TMP = '.partial'  # checkpoints are written under this label, then renamed: an interrupted save never truncates
 
@@ -365,6 +365,22 @@ class SDAKDModel(RealESRGANModel):
         l_r1.backward()
         return {f'l_{tag}_r1': l_r1.detach()}
 
+    def _teacher_forward(self, need_output: bool) -> Optional[Tensor]:
+        """The frozen teacher under no_grad. When only its features are needed (FMD without output
+        distillation), the pass stops at the last tap: RRDBNet's three HR-resolution convolutions are skipped."""
+        taps = self.teacher_taps
+        if taps is not None:
+            taps.clear()
+            taps.stop_when_complete = self.sd.truncate_teacher and not need_output
+        try:
+            with torch.no_grad():
+                return self._generate(self.net_g_teacher, self.lq)
+        except TapsComplete:
+            return None
+        finally:
+            if taps is not None:
+                taps.stop_when_complete = False
+
     def _targets(self) -> Tuple[Tensor, Tensor, Tensor]:
         """Real-ESRGAN's choice of USM-sharpened or plain GT for the pixel, perceptual and GAN terms."""
         def target(key: str, default: bool) -> Tensor:
@@ -433,12 +449,7 @@ class SDAKDModel(RealESRGANModel):
         self.optimizer_g.zero_grad()
         self._draw_noise(self.lq.shape[0])
         self.output = self._generate(self.net_g, self.lq)
-        teacher_out = None
-        if policy.teacher_forward:
-            if self.teacher_taps is not None:
-                self.teacher_taps.clear()
-            with torch.no_grad():
-                teacher_out = self._generate(self.net_g_teacher, self.lq)
+        teacher_out = self._teacher_forward(need_output=policy.kd) if policy.teacher_forward else None
 
         if current_iter % self.net_d_iters == 0 and current_iter > self.net_d_init_iters:
             terms = self._generator_terms(pix_gt, percep_gt, teacher_out, discriminators)
