@@ -143,3 +143,31 @@ def test_student_is_testable_with_basicsr_srmodel(workdir):
     test_pipeline(os.getcwd())
     images = glob.glob(f'results/{opt["name"]}/visualization/DIV2K_valid/*.png')
     assert len(images) == 2
+
+
+def test_auto_resume_of_a_stage_initialised_from_the_teacher(workdir, monkeypatch):
+    """Resume points path.pretrain_network_g at the saved student: no conflict, and no second initialisation."""
+    opt = tiny_options(1, total_iter=3, **{'path.pretrain_network_g': None, 'sdakd.init_student_from_teacher': True,
+                                           'network_g.num_feat': 8, 'network_g.num_grow_ch': 4})
+    opt['logger']['save_checkpoint_freq'] = 2
+    original = SDAKDModel.optimize_parameters
+    inits = []
+    original_init = SDAKDModel._init_student_from_teacher
+
+    def interrupted(self, current_iter):
+        if current_iter == 3 and not inits[1:]:
+            inits.append('interrupted')
+            raise KeyboardInterrupt
+        original(self, current_iter)
+
+    def counted_init(self):
+        inits.append('init')
+        original_init(self)
+
+    monkeypatch.setattr(SDAKDModel, 'optimize_parameters', interrupted)
+    monkeypatch.setattr(SDAKDModel, '_init_student_from_teacher', counted_init)
+    with pytest.raises(KeyboardInterrupt):
+        run_train(opt)
+    run_train(opt, '--auto_resume')
+    assert inits == ['init', 'interrupted']  # initialised once, in the first run only
+    assert osp.isfile(f'experiments/{opt["name"]}/models/net_g_latest.pth')

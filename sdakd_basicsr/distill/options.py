@@ -123,7 +123,9 @@ def parse_sdakd_options(opt: dict) -> SDAKDOptions:
         raise KeyError(f'sdakd.teacher_g is required: {policy.describe()}'
                        + ('; init_student_from_teacher needs it too' if init_from_teacher else ''))
     if init_from_teacher:
-        if (opt.get('path') or {}).get('pretrain_network_g'):
+        path_opt = opt.get('path') or {}
+        # on resume, basicsr points pretrain_network_g at the saved student: that is no conflict
+        if path_opt.get('pretrain_network_g') and not path_opt.get('resume_state'):
             raise KeyError('sdakd.init_student_from_teacher and path.pretrain_network_g both set the student\'s '
                            'starting weights: keep one')
         if opt['network_g'].get('type') != 'RRDBNet' or teacher_g['network'].get('type') != 'RRDBNet':
