@@ -171,3 +171,12 @@ def test_auto_resume_of_a_stage_initialised_from_the_teacher(workdir, monkeypatc
     run_train(opt, '--auto_resume')
     assert inits == ['init', 'interrupted']  # initialised once, in the first run only
     assert osp.isfile(f'experiments/{opt["name"]}/models/net_g_latest.pth')
+
+
+def test_validation_with_teacher_fidelity_only(workdir):
+    """No val.metrics at all: psnr_teacher alone is logged (basicsr's own initialiser would fail)."""
+    opt = tiny_options(1, total_iter=2, val=True, **{'path.pretrain_network_g': None})
+    opt['val'].pop('metrics')
+    exp = run_train(opt)
+    log = open(glob.glob(osp.join(exp, 'train_*.log'))[0]).read()
+    assert '# psnr_teacher:' in log and '# psnr:' not in log

@@ -546,8 +546,12 @@ class SDAKDModel(RealESRGANModel):
         if not names:
             return
         self.metric_results = {n: (sums[n] / counts[n] if counts[n] else math.nan) for n in names}
-        self._initialize_best_metric_results(dataset_name)
-        self.best_metric_results[dataset_name].setdefault('psnr_teacher', dict(better='higher', val=-math.inf, iter=-1))
+        if not hasattr(self, 'best_metric_results'):
+            self.best_metric_results = {}
+        record = self.best_metric_results.setdefault(dataset_name, {})
+        for name in names:  # basicsr's initialiser knows only val.metrics (and fails when there are none)
+            better = (metrics_opt.get(name) or {}).get('better', 'higher')
+            record.setdefault(name, dict(better=better, val=-math.inf if better == 'higher' else math.inf, iter=-1))
         for name, value in self.metric_results.items():
             if not math.isnan(value):
                 self._update_best_metric_result(dataset_name, name, value, current_iter)
