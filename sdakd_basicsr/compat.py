@@ -12,6 +12,10 @@ Each fix is covered by a test in ``tests/test_compat.py`` that fails without it.
    ``--auto_resume`` states relative to the CWD instead of the experiment root.
 5. torch 2 launchers pass ``--local-rank``; basicsr's argparse expects ``--local_rank``. The root logger
    attaches a log file only once per process: ``reset_root_logger`` lets each run write its own.
+8. Distributed training on CPU: ``init_dist`` hard-codes nccl and ``torch.cuda`` device selection, and
+   ``model_to_device`` passes CUDA ``device_ids`` to DDP. The backend now comes from ``dist_params.backend``
+   (nccl on GPU, gloo on CPU; nccl without CUDA falls back to gloo with a warning), and CPU models are
+   wrapped with ``device_ids=None``.
 7. ``basicsr.ops`` (fused LeakyReLU, upfirdn2d) need compiled extensions that the PyPI sdist does not build:
    StyleGAN2-type networks (GCFSR) get exact pure-PyTorch paths; a compiled op is used when present on CUDA.
 6. VGG weights for ``PerceptualLoss``: basicsr loads a CWD-relative vgg19 file for *every* VGG type, or
@@ -294,6 +298,65 @@ def _pure_pytorch_stylegan_ops() -> None:
     fused_act._sdakd_patched = True
 
 
+# --------------------------------------------------------------------------------------------- 8
+_dist_backend: Optional[str] = None  # dist_params.backend of the option file being run (set by train.py)
+
+
+def set_dist_backend(backend: Optional[str]) -> None:
+    global _dist_backend
+    _dist_backend = backend
+
+
+def pick_dist_backend(requested: Optional[str] = None) -> str:
+    """The requested backend, or nccl on GPU / gloo on CPU; nccl without CUDA falls back to gloo."""
+    import warnings
+    import torch
+    backend = requested or _dist_backend or ('nccl' if torch.cuda.is_available() else 'gloo')
+    if backend == 'nccl' and not torch.cuda.is_available():
+        warnings.warn('dist_params.backend nccl needs CUDA; using gloo on this CPU-only machine')
+        backend = 'gloo'
+    return backend
+
+
+def init_dist(launcher: str, backend: Optional[str] = None, **kwargs) -> None:
+    """basicsr's init_dist with the backend from the options and no CUDA calls on CPU."""
+    import torch
+    import torch.distributed as dist
+    import torch.multiprocessing as mp
+    from basicsr.utils import dist_util
+    backend = pick_dist_backend(backend)
+    if launcher == 'slurm':
+        return dist_util.init_dist(launcher, backend=backend, **kwargs)
+    if launcher != 'pytorch':
+        raise ValueError(f'Invalid launcher type: {launcher}')
+    if mp.get_start_method(allow_none=True) is None:
+        mp.set_start_method('spawn')
+    if backend == 'nccl':
+        torch.cuda.set_device(int(os.environ.get('LOCAL_RANK', os.environ['RANK'])) % torch.cuda.device_count())
+    dist.init_process_group(backend=backend)
+
+
+def model_to_device(self, net):
+    """``BaseModel.model_to_device``: DDP with CUDA device_ids on GPU, without on CPU."""
+    import torch
+    from torch.nn.parallel import DataParallel, DistributedDataParallel
+    net = net.to(self.device)
+    if self.opt['dist']:
+        device_ids = [torch.cuda.current_device()] if self.device.type == 'cuda' else None
+        net = DistributedDataParallel(net, device_ids=device_ids,
+                                      find_unused_parameters=self.opt.get('find_unused_parameters', False))
+    elif self.opt['num_gpu'] > 1:
+        net = DataParallel(net)
+    return net
+
+
+def _distributed_on_any_device() -> None:
+    import basicsr.utils.options as options
+    from basicsr.models.base_model import BaseModel
+    options.init_dist = init_dist
+    BaseModel.model_to_device = model_to_device
+
+
 # ---------------------------------------------------------------------------------------------
 def apply() -> None:
     """Apply every fix once; safe to call again."""
@@ -306,4 +369,5 @@ def apply() -> None:
     _resume_on_any_device()
     _local_vgg_weights()
     _pure_pytorch_stylegan_ops()
+    _distributed_on_any_device()
     _APPLIED = True

@@ -15,7 +15,7 @@ if __package__ in (None, ''):  # `python sdakd_basicsr/train.py`: import the pac
     sys.path[0] = osp.abspath(osp.join(osp.dirname(__file__), osp.pardir))
 
 import sdakd_basicsr  # noqa: E402,F401  (compat fixes + registration)
-from sdakd_basicsr.compat import normalize_launcher_argv, reset_root_logger  # noqa: E402
+from sdakd_basicsr.compat import normalize_launcher_argv, reset_root_logger, set_dist_backend  # noqa: E402
 
 
 def main(argv: Optional[Sequence[str]] = None, root_path: Optional[str] = None) -> None:
@@ -23,7 +23,20 @@ def main(argv: Optional[Sequence[str]] = None, root_path: Optional[str] = None) 
     argv = list(sys.argv[1:] if argv is None else argv)
     sys.argv = [sys.argv[0]] + normalize_launcher_argv(argv)  # basicsr's parse_options reads sys.argv
     reset_root_logger()
+    set_dist_backend(_dist_backend_of(argv))
     train_pipeline(osp.abspath(root_path or os.getcwd()))
+
+
+def _dist_backend_of(argv: Sequence[str]) -> Optional[str]:
+    """dist_params.backend of the option file (basicsr's parse_options ignores it for --launcher pytorch)."""
+    if '-opt' not in argv or argv.index('-opt') + 1 >= len(argv):
+        return None
+    import yaml
+    path = argv[argv.index('-opt') + 1]
+    if not osp.isfile(path):
+        return None
+    with open(path, encoding='utf-8') as f:
+        return ((yaml.safe_load(f) or {}).get('dist_params') or {}).get('backend')
 
 
 if __name__ == '__main__':

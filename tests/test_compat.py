@@ -148,3 +148,31 @@ def test_stylegan2_blocks_run_without_compiled_ops():
     y.sum().backward()
     assert y.shape == (2, 8, 3, 3) and x.grad is not None
     assert EqualLinear(4, 2, activation='fused_lrelu')(torch.randn(3, 4)).shape == (3, 2)
+
+
+def test_distributed_backend_follows_the_options_and_falls_back_to_gloo_on_cpu(monkeypatch):
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: False)
+    compat.set_dist_backend(None)
+    assert compat.pick_dist_backend() == 'gloo'
+    compat.set_dist_backend('nccl')  # a GPU option file run on a CPU-only machine
+    with pytest.warns(UserWarning, match='nccl needs CUDA'):
+        assert compat.pick_dist_backend() == 'gloo'
+    compat.set_dist_backend(None)
+    monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
+    assert compat.pick_dist_backend() == 'nccl' and compat.pick_dist_backend('gloo') == 'gloo'
+
+
+def test_cpu_models_are_wrapped_without_cuda_device_ids(monkeypatch):
+    import torch.distributed as dist
+    from torch.nn.parallel import DistributedDataParallel
+    from basicsr.models.base_model import BaseModel
+    monkeypatch.setenv('MASTER_ADDR', '127.0.0.1')
+    monkeypatch.setenv('MASTER_PORT', '29533')
+    dist.init_process_group('gloo', rank=0, world_size=1)
+    try:
+        model = BaseModel.__new__(BaseModel)
+        model.opt, model.device = {'dist': True, 'num_gpu': 0}, torch.device('cpu')
+        wrapped = model.model_to_device(torch.nn.Linear(2, 2))
+        assert isinstance(wrapped, DistributedDataParallel) and wrapped.device_ids is None
+    finally:
+        dist.destroy_process_group()
