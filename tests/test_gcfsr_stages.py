@@ -127,3 +127,10 @@ def test_lazy_regularisation_correction_of_the_optimizers(faces):
     every = opt['train']['net_d_reg_every']  # 2 in these tiny runs (16 in the shipped files)
     ratio = every / (every + 1)
     assert d['lr'] == pytest.approx(2e-3 * ratio) and d['betas'] == pytest.approx((0, 0.99**ratio))
+
+
+def test_gcfsr_stage3_with_bf16_autocast_and_lazy_r1(faces):
+    exp = run_train(tiny('gcfsr', 3, **{'sdakd': dict(tiny('gcfsr', 3)['sdakd'], amp='bf16'),
+                                        'path': {'resume_state': None}}))
+    log = open([osp.join(exp, f) for f in os.listdir(exp) if f.startswith('train_')][0]).read()
+    assert 'l_ds_r1' in log and 'nan' not in log.split('Start training')[1]

@@ -199,3 +199,26 @@ def test_teacher_runs_whole_with_output_distillation_or_when_truncation_is_off(w
         hr_calls = count_forwards(model.net_g_teacher.conv_hr)
         run_iters(model, opt, 1)
         assert len(hr_calls) == 1, extra
+
+
+@pytest.mark.parametrize('amp', ['bf16', 'fp16'])
+def test_mixed_precision_trains_every_network_in_fp32_weights(workdir, amp):
+    opt = stage_opts(3, **{'sdakd.amp': amp})
+    model = build_model_from(opt)
+    before = {k: copy.deepcopy(getattr(model, k).state_dict()) for k in ('net_g', 'net_d', 'net_d_teacher', 'net_adapters')}
+    low = torch.bfloat16 if amp == 'bf16' else torch.float16
+    seen = []
+    model.net_g.register_forward_hook(lambda m, i, out: seen.append(out.dtype))
+    run_iters(model, opt, 2)
+    assert seen and all(d == low for d in seen)  # the forward ran in reduced precision ...
+    for key, state in before.items():  # ... every trained network moved, and kept fp32 weights
+        after = getattr(model, key).state_dict()
+        assert all(v.dtype == torch.float32 for v in after.values() if v.is_floating_point())
+        assert any(not torch.equal(state[k], after[k]) for k in state), key
+    assert all(torch.isfinite(torch.tensor(v)) for v in model.log_dict.values())
+    assert bool(model._scalers) is (amp == 'fp16') and len(model._scalers) == (3 if amp == 'fp16' else 0)
+
+
+def test_unknown_amp_mode(workdir):
+    with pytest.raises(ValueError, match="sdakd.amp must be ~, bf16 or fp16, got 'fp8'"):
+        build_model_from(stage_opts(2, **{'sdakd.amp': 'fp8'}))

@@ -24,6 +24,8 @@ SDAKD_KEYS: Dict[str, Tuple[Any, str]] = {
              'default for RRDBNet: body.5, body.11, body.17, body.22, conv_body'),
     'student_taps': (None, 'the matching module names in the student (default: the same as taps)'),
     'teacher_fidelity': (True, 'validation also reports PSNR against the teacher output (psnr_teacher)'),
+    'amp': (None, 'mixed precision for the training forward passes: ~ (off), bf16, or fp16 (with a GradScaler per '
+            'optimizer)'),
     'truncate_teacher': (True, 'when no term needs the teacher\'s output, stop its forward pass at the last tap'),
     'check_finite': (True, 'stop with the iteration and term when a loss becomes NaN/inf'),
     'value_range': ([0, 1], 'the images\' value range: [0, 1] (Real-ESRGAN) or [-1, 1] (GCFSR)'),
@@ -61,6 +63,7 @@ class SDAKDOptions:
     teacher_fidelity: bool = True
     check_finite: bool = True
     truncate_teacher: bool = True
+    amp: Optional[str] = None
     init_student_from_teacher: bool = False
     value_range: Tuple[float, float] = (0., 1.)
 
@@ -156,8 +159,15 @@ def parse_sdakd_options(opt: dict) -> SDAKDOptions:
         teacher_fidelity=bool(values['teacher_fidelity']) and teacher_g is not None,
         check_finite=bool(values['check_finite']),
         truncate_teacher=bool(values['truncate_teacher']),
+        amp=_amp(values['amp']),
         init_student_from_teacher=init_from_teacher,
         value_range=_value_range(values['value_range']))
+
+
+def _amp(value) -> Optional[str]:
+    if value not in (None, 'bf16', 'fp16'):
+        raise ValueError(f'sdakd.amp must be ~, bf16 or fp16, got {value!r}')
+    return value
 
 
 def _value_range(value) -> Tuple[float, float]:

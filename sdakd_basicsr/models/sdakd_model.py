@@ -12,6 +12,7 @@ Networks (top-level option keys, so that BasicSR's resume machinery handles ever
   network_adapters   feature adapters A_l             saved as net_adapters
   sdakd.teacher_g    frozen teacher generator G_T     never saved, never DDP-wrapped, never resumed
 """
+import contextlib
 import inspect
 import math
 import os
@@ -78,6 +79,7 @@ class SDAKDModel(RealESRGANModel):
         self._pending_channel_init = self.sd.init_student_from_teacher  # done on the first batch, unless resumed
         self.in_size: Optional[Tensor] = None  # GCFSR's scale condition, when the data provide one
         self._noise = None  # one noise list per iteration, shared by teacher and student (GCFSR)
+        self._scalers: Dict[int, torch.amp.GradScaler] = {}  # fp16 only: one per optimizer
         super().__init__(opt)
 
     # ------------------------------------------------------------------ building
@@ -245,6 +247,25 @@ class SDAKDModel(RealESRGANModel):
             self.optimizer_d_teacher = self._optimizer('optim_d_teacher', self.net_d_teacher.parameters())
             self.optimizers.append(self.optimizer_d_teacher)
 
+    # ------------------------------------------------------------------ mixed precision
+    def _autocast(self):
+        if self.sd.amp is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type,
+                              dtype=torch.bfloat16 if self.sd.amp == 'bf16' else torch.float16)
+
+    def _backward(self, loss: Tensor, optimizer: torch.optim.Optimizer) -> None:
+        scaler = self._scalers.get(id(optimizer))
+        (scaler.scale(loss) if scaler is not None else loss).backward()
+
+    def _step(self, optimizer: torch.optim.Optimizer) -> None:
+        scaler = self._scalers.get(id(optimizer))
+        if scaler is None:
+            optimizer.step()
+        else:  # skips the step when fp16 gradients overflowed, and adapts the scale
+            scaler.step(optimizer)
+            scaler.update()
+
     def _optimizer(self, key: str, params) -> torch.optim.Optimizer:
         train_opt = self.opt['train']
         if key not in train_opt:
@@ -256,7 +277,10 @@ class SDAKDModel(RealESRGANModel):
             ratio = every / (every + 1)
             optim_opt['lr'] = optim_opt['lr'] * ratio
             optim_opt['betas'] = [b**ratio for b in optim_opt.get('betas', (0.9, 0.999))]
-        return self.get_optimizer(optim_opt.pop('type'), params, **optim_opt)
+        optimizer = self.get_optimizer(optim_opt.pop('type'), params, **optim_opt)
+        if self.sd.amp == 'fp16':
+            self._scalers[id(optimizer)] = torch.amp.GradScaler(self.device.type)
+        return optimizer
 
     # ------------------------------------------------------------------ loading / saving
     def load_network(self, net: nn.Module, load_path: str, strict: bool = True, param_key: Optional[str] = 'params',
@@ -339,19 +363,21 @@ class SDAKDModel(RealESRGANModel):
         optimizer = self.optimizer_d_teacher
         net, cri = self.net_d_teacher, self.cri_gan_teacher
         optimizer.zero_grad()
-        real_pred = net(gan_gt)
-        l_real = cri(real_pred, True, is_disc=True)
-        fake_pred = net(self.output)
-        l_fake = cri(fake_pred, False, is_disc=True)
+        with self._autocast():
+            real_pred = net(gan_gt)
+            l_real = cri(real_pred, True, is_disc=True)
+            fake_pred = net(self.output)
+            l_fake = cri(fake_pred, False, is_disc=True)
         self._check_finite({'l_dt_real': l_real, 'l_dt_fake': l_fake}, current_iter)
-        (l_real + l_fake).backward()
+        self._backward(l_real + l_fake, optimizer)
         log = OrderedDict(l_dt_real=l_real, l_dt_fake=l_fake, out_dt_real=real_pred.detach().mean(),
                           out_dt_fake=fake_pred.detach().mean())
-        log.update(self._r1_step('dt', net, gan_gt, current_iter))
-        optimizer.step()
+        log.update(self._r1_step('dt', net, gan_gt, current_iter, optimizer))
+        self._step(optimizer)
         self.log_dict = self.reduce_loss_dict(log)
 
-    def _r1_step(self, tag: str, net: nn.Module, real: Tensor, current_iter: int) -> Dict[str, Tensor]:
+    def _r1_step(self, tag: str, net: nn.Module, real: Tensor, current_iter: int,
+                 optimizer: torch.optim.Optimizer) -> Dict[str, Tensor]:
         """Lazy R1 (StyleGAN2/GCFSR): every net_d_reg_every iterations, r1_reg_weight / 2 * E|grad D(real)|^2,
         scaled by the interval; accumulates into the discriminator's gradients."""
         train_opt = self.opt['train']
@@ -362,7 +388,7 @@ class SDAKDModel(RealESRGANModel):
         pred = net(real)
         l_r1 = weight / 2 * r1_penalty(pred, real) * every + 0 * pred[0].sum()
         self._check_finite({f'l_{tag}_r1': l_r1}, current_iter)
-        l_r1.backward()
+        self._backward(l_r1, optimizer)  # in fp32: the gradient penalty is outside autocast
         return {f'l_{tag}_r1': l_r1.detach()}
 
     def _teacher_forward(self, need_output: bool) -> Optional[Tensor]:
@@ -448,14 +474,15 @@ class SDAKDModel(RealESRGANModel):
             self.student_taps.clear()
         self.optimizer_g.zero_grad()
         self._draw_noise(self.lq.shape[0])
-        self.output = self._generate(self.net_g, self.lq)
-        teacher_out = self._teacher_forward(need_output=policy.kd) if policy.teacher_forward else None
-
-        if current_iter % self.net_d_iters == 0 and current_iter > self.net_d_init_iters:
-            terms = self._generator_terms(pix_gt, percep_gt, teacher_out, discriminators)
+        g_step = current_iter % self.net_d_iters == 0 and current_iter > self.net_d_init_iters
+        with self._autocast():
+            self.output = self._generate(self.net_g, self.lq)
+            teacher_out = self._teacher_forward(need_output=policy.kd) if policy.teacher_forward else None
+            terms = self._generator_terms(pix_gt, percep_gt, teacher_out, discriminators) if g_step else {}
+        if g_step:
             self._check_finite(terms, current_iter)
-            sum(terms.values()).backward()
-            self.optimizer_g.step()
+            self._backward(sum(terms.values()), self.optimizer_g)
+            self._step(self.optimizer_g)
             log.update(terms)
         if self.student_taps is not None:  # drop the features (and their graph) before the D steps
             self.student_taps.clear()
@@ -468,16 +495,18 @@ class SDAKDModel(RealESRGANModel):
             for p in net.parameters():
                 p.requires_grad = True
             optimizer.zero_grad()
-            real_pred = net(gan_gt)
-            l_real = cri(real_pred, True, is_disc=True)
+            with self._autocast():
+                real_pred = net(gan_gt)
+                l_real = cri(real_pred, True, is_disc=True)
             self._check_finite({f'l_{tag}_real': l_real}, current_iter)
-            l_real.backward()
-            fake_pred = net(fake.clone())
-            l_fake = cri(fake_pred, False, is_disc=True)
+            self._backward(l_real, optimizer)
+            with self._autocast():
+                fake_pred = net(fake.clone())
+                l_fake = cri(fake_pred, False, is_disc=True)
             self._check_finite({f'l_{tag}_fake': l_fake}, current_iter)
-            l_fake.backward()
-            log.update(self._r1_step(tag, net, gan_gt, current_iter))
-            optimizer.step()
+            self._backward(l_fake, optimizer)
+            log.update(self._r1_step(tag, net, gan_gt, current_iter, optimizer))
+            self._step(optimizer)
             log.update({f'l_{tag}_real': l_real, f'l_{tag}_fake': l_fake,
                         f'out_{tag}_real': real_pred.detach().mean(), f'out_{tag}_fake': fake_pred.detach().mean()})
         log.update(self._logits)
