@@ -21,7 +21,6 @@ from os import path as osp
 from typing import Dict, List, Optional
 
 import numpy as np
-import torch
 import yaml
 
 from .distill.ablations import METHODS, apply_method, stage_iterations
@@ -114,20 +113,13 @@ def main(argv: Optional[List[str]] = None) -> int:
                 demo.run_option_file(path, n, [], osp.join('experiments', opt['name']))
 
     demo.say('evaluating on the held-out images')
-    from basicsr.archs.rrdbnet_arch import RRDBNet
-    spec = {k: v for k, v in demo.student_spec().items() if k != 'type'}
-    teacher = RRDBNet(num_in_ch=3, num_out_ch=3, num_feat=64, num_block=23, num_grow_ch=32)
-    teacher.load_state_dict(torch.load(demo.TEACHER_FILE, map_location='cpu')['params_ema'])
-    generators = {'bicubic': rp.bicubic(4), 'teacher': rp.network(teacher)}
+    spec = demo.student_spec()
+    generators = {'bicubic': rp.bicubic(4),
+                  'teacher': rp.network(rp.load_rrdbnet(demo.TEACHER_FILE, rp.TEACHER_RRDBNET))}
     for seed in seeds:
         for method in methods:
-            net = RRDBNet(**spec)
-            net.load_state_dict(torch.load(final_checkpoint(method, seed), map_location='cpu')['params_ema'])
-            generators[f'{method}|{seed}'] = rp.network(net)
-    pairs = []
-    for gt_path in sorted(glob.glob(osp.join(demo.DATA_DIR, 'heldout', 'gt', '*.png'))):
-        name = osp.basename(gt_path)
-        pairs.append((name, rp.read_rgb(osp.join(demo.DATA_DIR, 'heldout', 'lq', name)), rp.read_rgb(gt_path)))
+            generators[f'{method}|{seed}'] = rp.network(rp.load_rrdbnet(final_checkpoint(method, seed), spec))
+    pairs = demo.heldout_pairs()
     results = rp.evaluate(generators, pairs, log=demo.say)
     results.pop('_outputs')
 

@@ -31,10 +31,8 @@ import yaml
 from torch import Tensor, nn
 
 import sdakd_basicsr  # noqa: F401  (registration)
-from basicsr.archs.rrdbnet_arch import RRDBNet
 from .tools import report as rp
 
-TEACHER_SPEC = dict(num_in_ch=3, num_out_ch=3, num_feat=64, num_block=23, num_grow_ch=32)
 
 
 def tiled(net: nn.Module, tile: int, overlap: int = 16, scale: int = 4, fp16: bool = False) -> Callable:
@@ -63,16 +61,6 @@ def tiled(net: nn.Module, tile: int, overlap: int = 16, scale: int = 4, fp16: bo
     return run
 
 
-def load_rrdbnet(path: str, spec: dict, device) -> nn.Module:
-    if not osp.isfile(path):
-        raise FileNotFoundError(f'checkpoint not found: {path}')
-    state = torch.load(path, map_location='cpu')
-    key = 'params_ema' if 'params_ema' in state else ('params' if 'params' in state else None)
-    net = RRDBNet(**spec)
-    net.load_state_dict(state[key] if key else state, strict=True)
-    return net.to(device).eval()
-
-
 def student_from_spec(spec: str, device) -> nn.Module:
     """``options.yml`` (network_g + path.pretrain_network_g) or ``ckpt.pth:num_feat:num_grow_ch[:num_block]``."""
     if spec.endswith(('.yml', '.yaml')):
@@ -81,14 +69,14 @@ def student_from_spec(spec: str, device) -> nn.Module:
         net_spec = {k: v for k, v in opt['network_g'].items() if k != 'type'}
         if opt['network_g']['type'] != 'RRDBNet':
             raise ValueError(f'{spec}: evaluate supports RRDBNet generators, got {opt["network_g"]["type"]}')
-        return load_rrdbnet(opt['path']['pretrain_network_g'], net_spec, device)
+        return rp.load_rrdbnet(opt['path']['pretrain_network_g'], net_spec, device)
     parts = spec.split(':')
     if len(parts) not in (3, 4):
         raise ValueError(f'--student {spec!r}: expected options.yml or ckpt.pth:num_feat:num_grow_ch[:num_block]')
-    net_spec = dict(TEACHER_SPEC, num_feat=int(parts[1]), num_grow_ch=int(parts[2]))
+    net_spec = dict(rp.TEACHER_RRDBNET, num_feat=int(parts[1]), num_grow_ch=int(parts[2]))
     if len(parts) == 4:
         net_spec['num_block'] = int(parts[3])
-    return load_rrdbnet(parts[0], net_spec, device)
+    return rp.load_rrdbnet(parts[0], net_spec, device)
 
 
 def make_pair(gt: np.ndarray, degradation: str, seed: int, gt_folder: str, scale: int = 4) -> tuple:
@@ -167,7 +155,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.teacher:
         teacher = 'teacher'
         net = (student_from_spec(args.teacher, device) if ':' in args.teacher or args.teacher.endswith('.yml')
-               else load_rrdbnet(args.teacher, TEACHER_SPEC, device))
+               else rp.load_rrdbnet(args.teacher, rp.TEACHER_RRDBNET, device))
         generators[teacher] = tiled(net, args.tile, scale=args.scale, fp16=args.fp16)
     for item in args.student:
         if '=' not in item:

@@ -39,7 +39,6 @@ def _inputs(spec: dict, size: int, device) -> tuple:
 def _cpu_peak_in_fresh_process(spec: dict, side: int, threads: int) -> float:
     """Runs in a spawned process: growth of peak RSS (MiB) over one forward pass, after the build."""
     torch.set_num_threads(threads)
-    import sdakd_basicsr  # noqa: F401
     net = build_network(spec).eval()
     args, kwargs = _inputs(spec, side, torch.device('cpu'))
     if hasattr(net, 'make_noise'):

@@ -1,5 +1,4 @@
 """The evaluate command on tiny networks and generated images."""
-import os
 from os import path as osp
 
 import numpy as np

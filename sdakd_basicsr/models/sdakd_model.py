@@ -169,9 +169,10 @@ class SDAKDModel(RealESRGANModel):
     def _generate(self, net: nn.Module, x: Tensor) -> Tensor:
         """Run a generator the way its architecture wants: GCFSR takes the scale condition and the
         shared noise list and returns a tuple; RRDBNet takes the image alone."""
-        args = (x, self.in_size) if self._takes_condition(net) else (x, )
-        if self._takes_condition(net) and self.in_size is None:
+        conditional = self._takes_condition(net)
+        if conditional and self.in_size is None:
             raise KeyError(f'{type(bare(net)).__name__} needs the scale condition: the dataset must return `in_size`')
+        args = (x, self.in_size) if conditional else (x, )
         kwargs = {'noise': self._noise} if self._noise is not None else {}
         out = net(*args, **kwargs)
         return out[0] if isinstance(out, (tuple, list)) else out
@@ -360,21 +361,30 @@ class SDAKDModel(RealESRGANModel):
             self.output = self._generate(self.net_g_teacher, self.lq)
         if self.teacher_taps is not None:
             self.teacher_taps.clear()
-        optimizer = self.optimizer_d_teacher
-        net, cri = self.net_d_teacher, self.cri_gan_teacher
+        self.log_dict = self.reduce_loss_dict(self._discriminator_step(
+            'dt', self.net_d_teacher, self.cri_gan_teacher, self.optimizer_d_teacher, gan_gt, self.output, current_iter))
+
+    def _discriminator_step(self, tag: str, net: nn.Module, cri: nn.Module, optimizer: torch.optim.Optimizer,
+                            real: Tensor, fake: Tensor, current_iter: int) -> Dict[str, Tensor]:
+        """One training step of a discriminator: real vs ``fake`` (detached), lazy R1; returns its log terms."""
+        for p in net.parameters():
+            p.requires_grad = True
         optimizer.zero_grad()
         with self._autocast():
-            real_pred = net(gan_gt)
+            real_pred = net(real)
             l_real = cri(real_pred, True, is_disc=True)
-            fake_pred = net(self.output)
+        self._check_finite({f'l_{tag}_real': l_real}, current_iter)
+        self._backward(l_real, optimizer)
+        with self._autocast():
+            fake_pred = net(fake.detach().clone())
             l_fake = cri(fake_pred, False, is_disc=True)
-        self._check_finite({'l_dt_real': l_real, 'l_dt_fake': l_fake}, current_iter)
-        self._backward(l_real + l_fake, optimizer)
-        log = OrderedDict(l_dt_real=l_real, l_dt_fake=l_fake, out_dt_real=real_pred.detach().mean(),
-                          out_dt_fake=fake_pred.detach().mean())
-        log.update(self._r1_step('dt', net, gan_gt, current_iter, optimizer))
+        self._check_finite({f'l_{tag}_fake': l_fake}, current_iter)
+        self._backward(l_fake, optimizer)
+        log = OrderedDict([(f'l_{tag}_real', l_real), (f'l_{tag}_fake', l_fake),
+                           (f'out_{tag}_real', real_pred.detach().mean()), (f'out_{tag}_fake', fake_pred.detach().mean())])
+        log.update(self._r1_step(tag, net, real, current_iter, optimizer))
         self._step(optimizer)
-        self.log_dict = self.reduce_loss_dict(log)
+        return log
 
     def _r1_step(self, tag: str, net: nn.Module, real: Tensor, current_iter: int,
                  optimizer: torch.optim.Optimizer) -> Dict[str, Tensor]:
@@ -488,27 +498,9 @@ class SDAKDModel(RealESRGANModel):
             self.student_taps.clear()
             self.teacher_taps.clear()
 
-        fake = self.output.detach()
         for tag, net, cri, optimizer in discriminators:
-            if optimizer is None:  # frozen D_T: only its view of the fakes is logged
-                continue
-            for p in net.parameters():
-                p.requires_grad = True
-            optimizer.zero_grad()
-            with self._autocast():
-                real_pred = net(gan_gt)
-                l_real = cri(real_pred, True, is_disc=True)
-            self._check_finite({f'l_{tag}_real': l_real}, current_iter)
-            self._backward(l_real, optimizer)
-            with self._autocast():
-                fake_pred = net(fake.clone())
-                l_fake = cri(fake_pred, False, is_disc=True)
-            self._check_finite({f'l_{tag}_fake': l_fake}, current_iter)
-            self._backward(l_fake, optimizer)
-            log.update(self._r1_step(tag, net, gan_gt, current_iter, optimizer))
-            self._step(optimizer)
-            log.update({f'l_{tag}_real': l_real, f'l_{tag}_fake': l_fake,
-                        f'out_{tag}_real': real_pred.detach().mean(), f'out_{tag}_fake': fake_pred.detach().mean()})
+            if optimizer is not None:  # a frozen D_T only logs its view of the fakes (from the G step)
+                log.update(self._discriminator_step(tag, net, cri, optimizer, gan_gt, self.output, current_iter))
         log.update(self._logits)
 
         if self.ema_decay > 0:

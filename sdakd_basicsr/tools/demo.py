@@ -16,7 +16,7 @@ import subprocess
 import sys
 import time
 from os import path as osp
-from typing import Dict, List, Optional
+from typing import List, Optional
 
 import torch
 
@@ -70,32 +70,20 @@ def run_option_file(opt: str, iters: int, extra: List[str], exp_dir: str) -> flo
 
 def write_report(report_dir: str, student_opt: dict, log=say) -> float:
     """Evaluate and write the report; return the final student's PSNR-vs-teacher margin over bicubic."""
-    from basicsr.archs.rrdbnet_arch import RRDBNet
-
     from . import report as rp
     os.makedirs(report_dir, exist_ok=True)
     device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-
-    def load(spec: dict, path: str, key: str = 'params_ema') -> torch.nn.Module:
-        net = RRDBNet(**{k: v for k, v in spec.items() if k != 'type'})
-        net.load_state_dict(torch.load(path, map_location='cpu')[key], strict=True)
-        return net.to(device).eval()
-
-    teacher_spec = dict(type='RRDBNet', num_in_ch=3, num_out_ch=3, num_feat=64, num_block=23, num_grow_ch=32)
-    teacher = load(teacher_spec, TEACHER_FILE)
+    teacher = rp.load_rrdbnet(TEACHER_FILE, rp.TEACHER_RRDBNET, device)
     students = {'student (init)': osp.join(experiment(1), 'models', 'net_g_init.pth')}
     for stage in (1, 2, 3):
         students[f'student (stage {stage})'] = osp.join(experiment(stage), 'models', 'net_g_latest.pth')
     generators = {'bicubic': rp.bicubic(4), 'teacher': rp.network(teacher)}
     nets = {}
     for name, path in students.items():
-        nets[name] = load(student_opt, path)
+        nets[name] = rp.load_rrdbnet(path, student_opt, device)
         generators[name] = rp.network(nets[name])
 
-    pairs = []
-    for gt_path in sorted(glob.glob(osp.join(DATA_DIR, 'heldout', 'gt', '*.png'))):
-        name = osp.basename(gt_path)
-        pairs.append((name, rp.read_rgb(osp.join(DATA_DIR, 'heldout', 'lq', name)), rp.read_rgb(gt_path)))
+    pairs = heldout_pairs()
     log(f'evaluating {len(generators)} generators on {len(pairs)} held-out images ({device})')
     results = rp.evaluate(generators, pairs, log=log)
     outputs = results.pop('_outputs')
@@ -173,6 +161,12 @@ itself. NIQE is computed on the full super-resolved images.
         f.write(text)
     print(cost_table + '\n\n' + quality_table, flush=True)
     return bicubic_margin
+
+
+def heldout_pairs() -> list:
+    """The demo's held-out (name, LR, GT) images."""
+    from .report import read_pairs
+    return read_pairs(osp.join(DATA_DIR, 'heldout', 'gt'), osp.join(DATA_DIR, 'heldout', 'lq'))
 
 
 def student_spec() -> dict:

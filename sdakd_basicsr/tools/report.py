@@ -37,6 +37,34 @@ def to_image(t: Tensor) -> np.ndarray:
     return (t[0].detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255).round().astype(np.uint8)
 
 
+TEACHER_RRDBNET = dict(num_in_ch=3, num_out_ch=3, num_feat=64, num_block=23, num_grow_ch=32)  # x4plus
+
+
+def load_rrdbnet(path: str, spec: dict, device='cpu') -> nn.Module:
+    """An RRDBNet (``spec``: constructor arguments, a ``type`` key is ignored) from a checkpoint holding
+    ``params_ema``, ``params`` or a raw state dict; strict, in eval mode."""
+    from basicsr.archs.rrdbnet_arch import RRDBNet
+    import os.path as osp
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'checkpoint not found: {path}')
+    state = torch.load(path, map_location='cpu')
+    key = 'params_ema' if 'params_ema' in state else ('params' if 'params' in state else None)
+    net = RRDBNet(**{k: v for k, v in spec.items() if k != 'type'})
+    net.load_state_dict(state[key] if key else state, strict=True)
+    return net.to(device).eval()
+
+
+def read_pairs(gt_dir: str, lr_dir: str) -> List[tuple]:
+    """[(name, lr_rgb, gt_rgb)] for every PNG of ``gt_dir`` with its namesake in ``lr_dir``."""
+    import glob
+    import os.path as osp
+    pairs = []
+    for gt_path in sorted(glob.glob(osp.join(gt_dir, '*.png'))):
+        name = osp.basename(gt_path)
+        pairs.append((name, read_rgb(osp.join(lr_dir, name)), read_rgb(gt_path)))
+    return pairs
+
+
 def bicubic(scale: int = 4) -> Generator:
     return lambda x: nn.functional.interpolate(x, scale_factor=scale, mode='bicubic', align_corners=False)
 
