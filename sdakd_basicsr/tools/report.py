@@ -97,7 +97,7 @@ def evaluate(generators: Dict[str, Generator], pairs: Sequence[tuple], teacher: 
             outputs[name][img_name] = to_image(gen(x))
     results = {}
     for name in generators:
-        rows = defaultdict(list)
+        rows, niqe_skipped = defaultdict(list), []
         for img_name, _, gt in pairs:
             sr = outputs[name][img_name]
             rows['psnr'].append(calculate_psnr(sr, gt, crop_border))
@@ -109,8 +109,12 @@ def evaluate(generators: Dict[str, Generator], pairs: Sequence[tuple], teacher: 
                     float('inf') if name == teacher else calculate_psnr(sr, outputs[teacher][img_name], crop_border))
             try:
                 rows['niqe'].append(float(calculate_niqe(_bgr(sr), crop_border)))
-            except Exception as err:  # NIQE needs images of at least ~104x200 after cropping
-                log(f'NIQE skipped for {name} on {img_name}: {err}')
+            except Exception as err:  # NIQE needs several 96x96 blocks after cropping
+                niqe_skipped.append(f'{img_name} ({sr.shape[0]}x{sr.shape[1]}: {str(err).splitlines()[0][:60]})')
+        if niqe_skipped:
+            log(f'NIQE skipped for {name} on {len(niqe_skipped)} of {len(pairs)} images (too small for its 96x96 '
+                f'blocks after the {crop_border}-pixel crop): ' + ', '.join(niqe_skipped[:3])
+                + (' ...' if len(niqe_skipped) > 3 else ''))
         results[name] = {k: (float(np.mean(v)) if v else float('nan')) for k, v in rows.items()}
     results['_outputs'] = outputs
     return results
