@@ -216,7 +216,11 @@ def build_vgg(vgg_type: str, pretrained: bool = True):
     factory = getattr(tv_vgg, vgg_type)
     source = _vgg_weights_override
     if not pretrained or source == 'random':
-        return _materialized(factory, None)
+        # A fixed seed: every DDP rank (seeded with manual_seed + rank by basicsr) must build the same loss
+        # network, or the ranks optimise different objectives (this made 2-rank runs differ from 1-rank ones).
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            return _materialized(factory, None)
     filename = vgg_weights_filename(vgg_type)
     if source is not None:
         if not osp.isfile(source):

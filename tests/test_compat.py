@@ -131,6 +131,14 @@ def test_random_vgg_weights_are_explicit_and_differentiable():
     percep, _ = loss(x, torch.rand(1, 3, 32, 32))
     percep.backward()
     assert percep.item() > 0 and x.grad.abs().sum() > 0
+    # the same network whatever the global RNG state (DDP ranks are seeded differently by basicsr),
+    # and building it leaves the caller's RNG stream alone
+    torch.manual_seed(123)
+    other = VGGPerceptualLoss({'conv1_2': 1.0, 'conv2_2': 1.0}, vgg_weights='random')
+    after = torch.rand(1)
+    torch.manual_seed(123)
+    assert torch.equal(loss.vgg.vgg_net.conv1_1.weight, other.vgg.vgg_net.conv1_1.weight)
+    assert torch.equal(torch.rand(1), after)
 
 
 def test_stylegan2_blocks_run_without_compiled_ops():

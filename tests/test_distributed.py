@@ -28,9 +28,6 @@ def deterministic(stage, name):
                                     num_worker_per_gpu=0, batch_size_per_gpu=2, dataset_enlarge_ratio=1,
                                     prefetch_mode=None)
     opt['queue_size'] = 2
-    for key in ('optim_g', 'optim_d', 'optim_d_teacher'):
-        if key in opt['train']:  # Adam turns 1e-8 summation-order differences on near-zero gradients into
-            opt['train'][key]['eps'] = 1e-3  # full-size steps; a larger eps keeps the comparison about DDP
     return opt
 
 
@@ -65,15 +62,11 @@ def test_two_gloo_processes_match_one_process_with_the_same_global_batch(workdir
     assert set(ref) == set(ranks[0]) and ('net_d_teacher' in ref) == (stage == 3)
     for net, state in ref.items():
         assert all(torch.equal(ranks[0][net][k], ranks[1][net][k]) for k in state), f'ranks differ in {net}'
-        if stage == 3 and net == 'net_g':
-            # OPEN (see README, "Multi-GPU"): with two discriminators in the generator loss, G after 2 steps
-            # differs from the 1-process run by ~2% of its update while D_S, D_T and the adapters match; not
-            # hidden behind a looser bound, checked in stage 2 (one discriminator) instead.
-            continue
-        # the same training, up to float summation order: the runs differ by a tiny fraction of the update
+        # the same training, up to float summation order: measured ~1e-6 of the update for every network.
+        # (A rank-dependent loss network, e.g. a VGG initialised from basicsr's per-rank seed, gave ~2e-2.)
         params = [k for k in state if state[k].is_floating_point() and not k.endswith(('_u', '_v'))]
         update = torch.cat([(state[k] - ref_init[net][k]).flatten() for k in params])
         diff = torch.cat([(ranks[0][net][k] - state[k]).flatten() for k in params])
         assert update.norm() > 0, f'{net} did not train'
-        assert diff.norm() < 0.02 * update.norm(), f'{net}: 2 ranks vs 1 process differ by {diff.norm() / update.norm():.3f}'
+        assert diff.norm() < 1e-4 * update.norm(), f'{net}: 2 ranks vs 1 process differ by {diff.norm() / update.norm():.3f}'
     assert osp.isfile(f'experiments/ddp_run{stage}/models/net_g_latest.pth')
