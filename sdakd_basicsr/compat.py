@@ -15,7 +15,8 @@ Each fix is covered by a test in ``tests/test_compat.py`` that fails without it.
 8. Distributed training on CPU: ``init_dist`` hard-codes nccl and ``torch.cuda`` device selection, and
    ``model_to_device`` passes CUDA ``device_ids`` to DDP. The backend now comes from ``dist_params.backend``
    (nccl on GPU, gloo on CPU; nccl without CUDA falls back to gloo with a warning), and CPU models are
-   wrapped with ``device_ids=None``.
+   wrapped with ``device_ids=None``. Slurm: rank/world/local rank/master from srun's variables, no CUDA
+   calls on CPU, the local rank from SLURM_LOCALID (basicsr used SLURM_PROCID % GPU count).
 7. ``basicsr.ops`` (fused LeakyReLU, upfirdn2d) need compiled extensions that the PyPI sdist does not build:
    StyleGAN2-type networks (GCFSR) get exact pure-PyTorch paths; a compiled op is used when present on CUDA.
 6. VGG weights for ``PerceptualLoss``: basicsr loads a CWD-relative vgg19 file for *every* VGG type, or
@@ -327,17 +328,44 @@ def init_dist(launcher: str, backend: Optional[str] = None, **kwargs) -> None:
     import torch
     import torch.distributed as dist
     import torch.multiprocessing as mp
-    from basicsr.utils import dist_util
     backend = pick_dist_backend(backend)
-    if launcher == 'slurm':
-        return dist_util.init_dist(launcher, backend=backend, **kwargs)
-    if launcher != 'pytorch':
-        raise ValueError(f'Invalid launcher type: {launcher}')
+    if launcher not in ('pytorch', 'slurm'):
+        raise ValueError(f'Invalid launcher type: {launcher} (pytorch or slurm)')
     if mp.get_start_method(allow_none=True) is None:
         mp.set_start_method('spawn')
+    if launcher == 'slurm':
+        slurm_environment(kwargs.get('port'))
     if backend == 'nccl':
         torch.cuda.set_device(int(os.environ.get('LOCAL_RANK', os.environ['RANK'])) % torch.cuda.device_count())
     dist.init_process_group(backend=backend)
+
+
+def slurm_environment(port: Optional[int] = None) -> None:
+    """torch.distributed's env:// variables from srun's: rank SLURM_PROCID, world SLURM_NTASKS, local rank
+    SLURM_LOCALID, master = first host of SLURM_NODELIST (``scontrol show hostname``; a plain host name
+    or list needs no scontrol), port = ``dist_params.port`` > MASTER_PORT > 29500 (basicsr's convention)."""
+    import shutil
+    import subprocess
+    missing = [k for k in ('SLURM_PROCID', 'SLURM_NTASKS', 'SLURM_NODELIST') if k not in os.environ]
+    if missing:
+        raise RuntimeError(f'--launcher slurm needs {", ".join(missing)} in the environment: start the job '
+                           f'with srun (e.g. srun -n 4 python sdakd_basicsr/train.py -opt ... --launcher slurm)')
+    node_list = os.environ['SLURM_NODELIST']
+    if '[' not in node_list:
+        master = node_list.split(',')[0]
+    elif shutil.which('scontrol'):
+        master = subprocess.run(['scontrol', 'show', 'hostname', node_list], capture_output=True, text=True,
+                                check=True).stdout.split()[0]
+    else:
+        raise RuntimeError(f'SLURM_NODELIST={node_list} is a compressed host list and scontrol is not on PATH '
+                           f'to expand it; set MASTER_ADDR yourself or run inside the Slurm allocation')
+    os.environ.setdefault('MASTER_ADDR', master)
+    if port:
+        os.environ['MASTER_PORT'] = str(port)
+    os.environ.setdefault('MASTER_PORT', '29500')
+    os.environ['WORLD_SIZE'] = os.environ['SLURM_NTASKS']
+    os.environ['RANK'] = os.environ['SLURM_PROCID']
+    os.environ['LOCAL_RANK'] = os.environ.get('SLURM_LOCALID', os.environ['SLURM_PROCID'])
 
 
 def model_to_device(self, net):

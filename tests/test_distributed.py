@@ -44,6 +44,29 @@ def run(opt, nproc):
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-4000:]
 
 
+def run_like_srun(opt, nproc, tmp_path):
+    """What ``srun -n nproc python train.py --launcher slurm`` does: one process per task with the SLURM_*
+    variables; a stand-in scontrol expands the compressed node list."""
+    bin_dir = tmp_path / 'bin'
+    bin_dir.mkdir()
+    (bin_dir / 'scontrol').write_text('#!/bin/sh\necho 127.0.0.1\necho 127.0.0.2\n')
+    (bin_dir / 'scontrol').chmod(0o755)
+    path = write_options(opt, f'options/{opt["name"]}.yml')
+    worker = osp.join(REPO, 'tests', 'ddp_worker.py')
+    procs = []
+    for rank in range(nproc):
+        env = dict(os.environ, PYTHONPATH=REPO, OMP_NUM_THREADS='1', PATH=f'{bin_dir}:{os.environ["PATH"]}',
+                   SLURM_PROCID=str(rank), SLURM_LOCALID=str(rank), SLURM_NTASKS=str(nproc),
+                   SLURM_NODELIST='node[01-02]')
+        for key in ('MASTER_ADDR', 'MASTER_PORT', 'RANK', 'WORLD_SIZE', 'LOCAL_RANK'):
+            env.pop(key, None)
+        procs.append(subprocess.Popen([sys.executable, worker, '-opt', path, '--launcher', 'slurm'], env=env,
+                                      stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    for proc in procs:
+        out, err = proc.communicate(timeout=300)
+        assert proc.returncode == 0, out[-2000:] + err[-4000:]
+
+
 @pytest.mark.parametrize('stage', [2, 3])
 def test_two_gloo_processes_match_one_process_with_the_same_global_batch(workdir, stage):
     write_images('datasets/val/gt', 4, 32, seed=1)  # four pairs: two global batches of 2
@@ -70,3 +93,44 @@ def test_two_gloo_processes_match_one_process_with_the_same_global_batch(workdir
         assert update.norm() > 0, f'{net} did not train'
         assert diff.norm() < 1e-4 * update.norm(), f'{net}: 2 ranks vs 1 process differ by {diff.norm() / update.norm():.3f}'
     assert osp.isfile(f'experiments/ddp_run{stage}/models/net_g_latest.pth')
+
+
+def test_slurm_launcher_runs_on_cpu_and_matches_torchrun(workdir, tmp_path):
+    write_images('datasets/val/gt', 4, 32, seed=1)
+    import cv2
+    for name in os.listdir('datasets/val/gt'):
+        img = cv2.imread(osp.join('datasets/val/gt', name))
+        cv2.imwrite(osp.join('datasets/val/lq', name), cv2.resize(img, (8, 8), interpolation=cv2.INTER_CUBIC))
+    single = deterministic(2, 'slurm_ref')
+    double = deterministic(2, 'slurm_run')
+    double['datasets']['train']['batch_size_per_gpu'] = 1
+    double['queue_size'] = 1
+    double['dist_params']['port'] = free_port()  # basicsr passes dist_params to the slurm initialiser
+    run(single, 1)
+    run_like_srun(double, 2, tmp_path)
+    ref = torch.load('rank0_slurm_ref_final.pth')['net_g']
+    ranks = [torch.load(f'rank{r}_slurm_run_final.pth')['net_g'] for r in (0, 1)]
+    assert all(torch.equal(ranks[0][k], ranks[1][k]) for k in ref)
+    assert max((ranks[0][k] - ref[k]).abs().max().item() for k in ref) < 1e-5
+    assert osp.isfile('experiments/slurm_run/models/net_g_latest.pth')
+
+
+def test_slurm_launcher_outside_slurm_names_the_variables(monkeypatch):
+    from sdakd_basicsr import compat
+    for key in ('SLURM_PROCID', 'SLURM_NTASKS', 'SLURM_NODELIST', 'SLURM_LOCALID', 'MASTER_ADDR', 'MASTER_PORT',
+                'RANK', 'WORLD_SIZE', 'LOCAL_RANK'):
+        monkeypatch.setenv(key, 'x')  # recorded, so whatever the function sets is undone after the test
+        monkeypatch.delenv(key)
+    with pytest.raises(RuntimeError, match='SLURM_PROCID, SLURM_NTASKS, SLURM_NODELIST.*srun'):
+        compat.slurm_environment()
+    monkeypatch.setenv('SLURM_PROCID', '1')
+    monkeypatch.setenv('SLURM_NTASKS', '2')
+    monkeypatch.setenv('SLURM_NODELIST', 'gpu-a,gpu-b')
+    monkeypatch.setenv('MASTER_PORT', '1234')
+    compat.slurm_environment(port=None)
+    assert (os.environ['MASTER_ADDR'], os.environ['MASTER_PORT'], os.environ['RANK'], os.environ['WORLD_SIZE'],
+            os.environ['LOCAL_RANK']) == ('gpu-a', '1234', '1', '2', '1')
+    monkeypatch.setenv('PATH', '/nonexistent')
+    monkeypatch.setenv('SLURM_NODELIST', 'gpu-[1-4]')
+    with pytest.raises(RuntimeError, match='scontrol is not on PATH'):
+        compat.slurm_environment()
