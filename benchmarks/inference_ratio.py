@@ -3,7 +3,8 @@
     python benchmarks/inference_ratio.py [--size 256] [--repeats 3] [--device cpu]
 
 Target (issue 6): the latency speed-up reaches at least 80 % of the MAC ratio. Random weights (speed does
-not depend on them); RRDBNet x4 with 23 blocks at widths 1, 1/2, 1/4.
+not depend on them); RRDBNet x4 with 23 blocks at widths 1, 1/2, 1/4, each in the default (contiguous) and
+the channels-last memory format.
 """
 import argparse
 import sys
@@ -15,7 +16,16 @@ sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), osp.pardir)))
 import sdakd_basicsr  # noqa: E402,F401
 from basicsr.archs.rrdbnet_arch import RRDBNet  # noqa: E402
 
-from sdakd_basicsr.tools.report import count_macs, markdown_table, profile_latency  # noqa: E402
+from sdakd_basicsr.tools.report import count_macs, interleaved_medians, markdown_table  # noqa: E402
+
+
+def forward(net: torch.nn.Module, x: torch.Tensor):
+    def run() -> None:
+        with torch.no_grad():
+            net(x)
+        if x.is_cuda:
+            torch.cuda.synchronize()
+    return run
 
 
 def main() -> None:
@@ -26,25 +36,30 @@ def main() -> None:
     args = parser.parse_args()
     device = torch.device(args.device)
     x = torch.rand(1, 3, args.size, args.size, device=device)
-    results = {}
+    layouts = {'contiguous': torch.contiguous_format, 'channels_last': torch.channels_last}
+    macs, runs = {}, {}
     for width in (1, 0.5, 0.25):
-        net = RRDBNet(3, 3, num_feat=int(64 * width), num_block=23, num_grow_ch=int(32 * width)).to(device).eval()
+        spec = dict(num_in_ch=3, num_out_ch=3, num_feat=int(64 * width), num_block=23, num_grow_ch=int(32 * width))
         with torch.device('meta'):
-            macs = count_macs(RRDBNet(3, 3, num_feat=int(64 * width), num_block=23, num_grow_ch=int(32 * width)),
-                              torch.empty(1, 3, args.size, args.size))
-        results[width] = (macs, profile_latency(net, x, repeats=args.repeats))
-        print(f'width {width}: {results[width][1]:.2f} s', flush=True)
-    t_macs, t_lat = results[1]
+            macs[width] = count_macs(RRDBNet(**spec), torch.empty(1, 3, args.size, args.size))
+        for layout, memory_format in layouts.items():
+            net = RRDBNet(**spec).to(device, memory_format=memory_format).eval()
+            runs[width, layout] = forward(net, x.contiguous(memory_format=memory_format))
+    latency = interleaved_medians(runs, args.repeats)  # round-robin: machine noise hits every network alike
+    results = {key: (macs[key[0]], seconds) for key, seconds in latency.items()}
     rows = []
-    for width in (0.5, 0.25):
-        macs, lat = results[width]
-        mac_ratio, speedup = t_macs / macs, t_lat / lat
-        rows.append([f'1/{int(1 / width)}', f'{lat:.2f} s', f'{speedup:.2f}x', f'{mac_ratio:.2f}x',
-                     f'{100 * speedup / mac_ratio:.0f} %', 'met' if speedup >= 0.8 * mac_ratio else 'NOT met'])
-    print(markdown_table(['student width', 'latency', 'speed-up', 'MAC ratio', 'speed-up / MAC ratio',
+    for layout in layouts:
+        t_macs, t_lat = results[1, layout]
+        rows.append([layout, '1 (teacher)', f'{t_lat:.2f} s', '', '', '', ''])
+        for width in (0.5, 0.25):
+            macs, lat = results[width, layout]
+            mac_ratio, speedup = t_macs / macs, t_lat / lat
+            rows.append([layout, f'1/{int(1 / width)}', f'{lat:.2f} s', f'{speedup:.2f}x', f'{mac_ratio:.2f}x',
+                         f'{100 * speedup / mac_ratio:.0f} %', 'met' if speedup >= 0.8 * mac_ratio else 'NOT met'])
+    print(markdown_table(['memory format', 'width', 'latency', 'speed-up', 'MAC ratio', 'speed-up / MAC ratio',
                           'target >= 80 %'], rows))
-    print(f'\nteacher: {t_lat:.2f} s at {args.size}x{args.size} LR on {device} (threads {torch.get_num_threads()}, '
-          f'median of {args.repeats}); command: python benchmarks/inference_ratio.py {" ".join(sys.argv[1:])}')
+    print(f'\n{args.size}x{args.size} LR on {device} (threads {torch.get_num_threads()}, median of {args.repeats}); '
+          f'command: python benchmarks/inference_ratio.py {" ".join(sys.argv[1:])}')
 
 
 if __name__ == '__main__':

@@ -6,16 +6,14 @@ Stage 3 at width 1/4 (teacher RRDBNet 64/23/32, D_T UNet 64, D_S UNet 16; random
 Real-ESRGAN synthesis on generated images). Parts: data synthesis; student G forward+backward; the teacher
 forward (as the stage runs it: cut at the last tap); each discriminator's adversarial pass for G and its own
 training step; the VGG perceptual loss. Overhead = full iteration / sum of parts - 1 (target <= 10 %). Also: stage 1 without output
-distillation against basicsr's own RealESRNetModel on the same data (target: within 5 %), and the peak-RSS
-growth of a stage-3 iteration (CPU; approximate).
+distillation against basicsr's own RealESRNetModel on the same data (target: within 5 %), and the peak
+memory of a stage-3 iteration next to each part's (CUDA allocator peak, or CPU peak-RSS growth).
 """
 import argparse
 import copy
 import os
-import statistics
 import sys
 import tempfile
-import time
 from os import path as osp
 
 import torch
@@ -29,17 +27,28 @@ from basicsr.archs.rrdbnet_arch import RRDBNet  # noqa: E402
 from basicsr.data import build_dataset  # noqa: E402
 from basicsr.utils.registry import MODEL_REGISTRY  # noqa: E402
 
-from sdakd_basicsr.tools.report import markdown_table  # noqa: E402
+from sdakd_basicsr.tools.report import interleaved_medians, markdown_table  # noqa: E402
 
 
-def timed(fn, repeats):
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
+def peak_mib(fn, device) -> float:
+    """Peak memory growth of one call: CUDA allocator peak, or on CPU the peak-RSS growth after returning freed
+    heap to the OS (malloc_trim), so that earlier parts' freed memory does not hide this part's needs."""
+    if device.type == 'cuda':
+        torch.cuda.synchronize()
+        base = torch.cuda.memory_allocated()
+        torch.cuda.reset_peak_memory_stats()
         fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        torch.cuda.synchronize()
+        return (torch.cuda.max_memory_allocated() - base) / 2**20
+    import ctypes
+    import gc
+    gc.collect()
+    ctypes.CDLL('libc.so.6').malloc_trim(0)
+    with open('/proc/self/clear_refs', 'w') as f:
+        f.write('5')  # resets VmHWM to the current RSS
+    base = int(open('/proc/self/status').read().split('VmRSS:')[1].split()[0])
+    fn()
+    return (int(open('/proc/self/status').read().split('VmHWM:')[1].split()[0]) - base) / 1024
 
 
 def options(stage, root, gt_size, batch):
@@ -95,9 +104,13 @@ def main() -> None:
         percep.backward()
 
     def adversarial_pass(net):
-        def run():
+        def run():  # as in the G step: D frozen, so the backward computes input gradients only
+            for p in net.parameters():
+                p.requires_grad = False
             x = model.output.detach().requires_grad_(True)
             net(x).mean().backward()
+            for p in net.parameters():
+                p.requires_grad = True
         return run
 
     def d_step(net):
@@ -107,15 +120,29 @@ def main() -> None:
         return run
 
     model.output = model.net_g(lq).detach()
-    parts = {'data synthesis': timed(lambda: model.feed_data(batch), args.repeats),
-             'student G forward+backward': timed(student, args.repeats),
-             'teacher forward (cut at last tap)': timed(lambda: model._teacher_forward(False), args.repeats)}
-    # the VGG perceptual term belongs to the recipe: time it without the student forward it contains
-    parts['VGG perceptual loss forward+backward'] = timed(perceptual, args.repeats) - timed(
-        lambda: model.net_g(lq).detach(), args.repeats)
+    part_fns = {'data synthesis': lambda: model.feed_data(batch),
+                'student G forward+backward': student,
+                'teacher forward (cut at last tap)': lambda: model._teacher_forward(False),
+                'VGG perceptual loss forward+backward': perceptual}
     for tag, net in (('D_S', model.net_d), ('D_T', model.net_d_teacher)):
-        parts[f'{tag} adversarial pass for G'] = timed(adversarial_pass(net), args.repeats)
-        parts[f'{tag} training step'] = timed(d_step(net), args.repeats)
+        part_fns[f'{tag} adversarial pass for G'] = adversarial_pass(net)
+        part_fns[f'{tag} training step'] = d_step(net)
+    # SDAKD's own compute and the optimiser bookkeeping every training loop has: listed apart, so the overhead
+    # against the parts named in the target and the unexplained remainder can both be read off
+    with torch.no_grad():
+        model.student_taps.clear()
+        model.net_g(lq)
+        student_feats = [f.detach() for f in model.student_taps.collect()]
+        model._teacher_forward(False)
+        teacher_feats = model.teacher_taps.collect()
+
+    def feature_distillation():
+        feats = [f.clone().requires_grad_(True) for f in student_feats]
+        model.cri_fmd(model.net_adapters(feats), teacher_feats).backward()
+
+    extra_fns = {'feature distillation (adapters + loss, fwd+bwd)': feature_distillation,
+                 'optimizer steps (G + adapters, D_S, D_T)': lambda: [o.step() for o in model.optimizers],
+                 'EMA update of G': lambda: model.model_ema(decay=model.ema_decay)}
     it = [0]
 
     def full():
@@ -123,17 +150,30 @@ def main() -> None:
         model.feed_data(batch)
         model.optimize_parameters(it[0])
 
-    with open('/proc/self/clear_refs', 'w') as f:
-        f.write('5')
-    rss_before = int(open('/proc/self/status').read().split('VmRSS:')[1].split()[0])
-    full_time = timed(full, args.repeats)
-    peak = int(open('/proc/self/status').read().split('VmHWM:')[1].split()[0])
+    no_grad_student = 'student forward only (subtracted from the VGG part)'
+    medians = interleaved_medians({**part_fns, **extra_fns, no_grad_student: lambda: model.net_g(lq).detach(),
+                           'full': full}, args.repeats)
+    parts = {name: medians[name] for name in part_fns}
+    extras = {name: medians[name] for name in extra_fns}
+    # the VGG perceptual term belongs to the recipe: time it without the student forward it contains
+    parts['VGG perceptual loss forward+backward'] -= medians[no_grad_student]
+    full_time = medians['full']
     total = sum(parts.values())
-    rows = [[k, f'{v * 1e3:.0f} ms'] for k, v in parts.items()]
-    rows += [['sum of parts', f'{total * 1e3:.0f} ms'], ['full stage-3 iteration', f'{full_time * 1e3:.0f} ms'],
-             ['overhead (target <= 10 %)', f'{100 * (full_time / total - 1):+.1f} %']]
-    print(markdown_table(['part', 'median'], rows))
-    print(f'peak-RSS growth over the full iterations: {(peak - rss_before) / 1024:.0f} MiB (CPU, approximate)')
+    memory = {name: peak_mib(fn, model.device) for name, fn in part_fns.items()}
+    full_memory = peak_mib(full, model.device)
+    rows = [[k, f'{v * 1e3:.0f} ms', f'{memory[k]:.0f} MiB'] for k, v in parts.items()]
+    rows += [['sum of parts', f'{total * 1e3:.0f} ms', f'{sum(memory.values()):.0f} MiB'],
+             ['largest part', '', f'{max(memory.values()):.0f} MiB'],
+             ['full stage-3 iteration', f'{full_time * 1e3:.0f} ms', f'{full_memory:.0f} MiB'],
+             ['overhead (target <= 10 %)', f'{100 * (full_time / total - 1):+.1f} %',
+              f'{full_memory / max(memory.values()):.2f}x the largest part']]
+    rows += [[k, f'{v * 1e3:.0f} ms', ''] for k, v in extras.items()]
+    rest = full_time - total - sum(extras.values())
+    rows += [['remainder (glue: hooks, logging, loss checks, zero_grad)', f'{rest * 1e3:.0f} ms',
+              f'{100 * rest / full_time:+.1f} % of the iteration']]
+    print(markdown_table(['part', 'median time', 'peak memory growth'], rows))
+    mem_kind = 'CUDA allocator peak' if model.device.type == 'cuda' else 'peak RSS after malloc_trim, approximate'
+    print(f'memory: {mem_kind}; the teacher runs under no_grad, so none of its activations are kept for backward')
 
     # stage 1 without output distillation vs basicsr's RealESRNetModel on the same data
     opt1 = options(1, root, args.gt_size, args.batch)
@@ -147,7 +187,8 @@ def main() -> None:
             m.feed_data(batch)
             m.optimize_parameters(1)
         return run
-    t_sdakd, t_plain = timed(step(sdakd1), args.repeats), timed(step(plain), args.repeats)
+    stage1 = interleaved_medians({'sdakd': step(sdakd1), 'plain': step(plain)}, args.repeats)
+    t_sdakd, t_plain = stage1['sdakd'], stage1['plain']
     print(markdown_table(['stage 1 (no kd)', 'median'], [
         ['SDAKDModel', f'{t_sdakd * 1e3:.0f} ms'], ["basicsr's RealESRNetModel", f'{t_plain * 1e3:.0f} ms'],
         ['ratio (target within 5 %)', f'{100 * (t_sdakd / t_plain - 1):+.1f} %']]))

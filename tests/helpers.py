@@ -30,6 +30,9 @@ def write_official_teacher(root, seed: int = 0):
     torch.manual_seed(seed)
     g = build(TEACHER_G)
     d = UNetDiscriminatorSN(3, num_feat=8)
+    with torch.no_grad():  # converge spectral norm's power iteration, as in a trained checkpoint
+        for _ in range(20):
+            d(torch.rand(1, 3, 32, 32))
     os.makedirs(osp.join(root, 'experiments/pretrained_models'), exist_ok=True)
     torch.save({'params_ema': g.state_dict()}, osp.join(root, TEACHER_G_FILE))
     torch.save({'params': d.state_dict()}, osp.join(root, TEACHER_D_FILE))

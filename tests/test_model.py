@@ -222,3 +222,140 @@ def test_mixed_precision_trains_every_network_in_fp32_weights(workdir, amp):
 def test_unknown_amp_mode(workdir):
     with pytest.raises(ValueError, match="sdakd.amp must be ~, bf16 or fp16, got 'fp8'"):
         build_model_from(stage_opts(2, **{'sdakd.amp': 'fp8'}))
+
+
+def test_half_precision_teacher_hands_on_fp32_features_outside_autograd(workdir):
+    opt = stage_opts(2, **{'sdakd.teacher_dtype': 'bf16'})
+    model = build_model_from(opt)
+    reference = build_model_from(stage_opts(2))
+    assert all(p.dtype == torch.bfloat16 for p in model.net_g_teacher.parameters())
+    ran_in = []
+    model.net_g_teacher.conv_first.register_forward_hook(lambda m, i, out: ran_in.append(out.dtype))
+    model.feed_data(train_batch(opt, seed=1))
+    reference.lq = model.lq.clone()  # the synthesis is random: the same LR for both
+    for m in (model, reference):
+        m._teacher_forward(need_output=False)
+    assert ran_in == [torch.bfloat16]
+    half, full = model.teacher_taps.collect(), reference.teacher_taps.collect()
+    for h, f in zip(half, full):
+        assert h.dtype == torch.float32 and not h.requires_grad and h.grad_fn is None
+        assert (h - f).norm() < 0.02 * f.norm()  # bf16 rounding, not a different network
+    out = model._teacher_forward(need_output=True)
+    assert out.dtype == torch.float32
+    run_iters(model, opt, 2)  # trains: the student and adapters stay fp32
+    assert all(p.dtype == torch.float32 for p in model.net_g.parameters())
+    assert torch.isfinite(torch.tensor(model.log_dict['l_g_fmd']))
+
+
+def test_teacher_activations_stay_out_of_autograd(workdir):
+    opt = stage_opts(2, **{'train.kd_opt.loss_weight': 1.0})
+    model = build_model_from(opt)
+    model.feed_data(train_batch(opt, seed=1))
+    out = model._teacher_forward(need_output=True)
+    assert out.grad_fn is None and all(f.grad_fn is None for f in model.teacher_taps.collect())
+
+
+def test_channels_last_trains_like_the_default_layout(workdir):
+    results = {}
+    for layout in (False, True):
+        opt = stage_opts(3, **{'sdakd.channels_last': layout})
+        torch.manual_seed(0)
+        model = build_model_from(opt)
+        run_iters(model, opt, 2)
+        results[layout] = model
+    fast, plain = results[True], results[False]
+    for key in ('net_g', 'net_d', 'net_d_teacher', 'net_g_teacher'):
+        weight = getattr(fast, key).state_dict()
+        conv = next(v for k, v in weight.items() if v.dim() == 4)
+        assert conv.is_contiguous(memory_format=torch.channels_last), key
+    assert fast.lq.is_contiguous(memory_format=torch.channels_last)
+    for key in ('net_g', 'net_d', 'net_adapters'):
+        a, b = getattr(fast, key).state_dict(), getattr(plain, key).state_dict()
+        diff = max((a[k] - b[k]).abs().max().item() for k in a if a[k].is_floating_point())
+        assert diff < 1e-5, f'{key}: channels_last changed the training by {diff}'
+
+
+def test_bad_precision_and_layout_options(workdir):
+    with pytest.raises(ValueError, match="sdakd.teacher_dtype must be fp32, bf16 or fp16, got 'half'"):
+        build_model_from(stage_opts(2, **{'sdakd.teacher_dtype': 'half'}))
+    with pytest.raises(ValueError, match="sdakd.channels_last must be true or false, got 'yes'"):
+        build_model_from(stage_opts(2, **{'sdakd.channels_last': 'yes'}))
+
+
+def test_fp16_grad_scaler_state_is_saved_and_resumed(workdir):
+    import os
+    opt = stage_opts(3, **{'sdakd.amp': 'fp16'})
+    model = build_model_from(opt)
+    run_iters(model, opt, 1)
+    for i, optimizer in enumerate(model.optimizers):  # distinct, non-default scales
+        model._scalers[id(optimizer)].update(new_scale=2.0 ** (4 + i))
+    model.save_training_state(0, 1)
+    state = torch.load(os.path.join(model.opt['path']['training_states'], '1.state'))
+    assert [s['scale'] for s in state['grad_scalers']] == [16.0, 32.0, 64.0]
+    resumed = build_model_from(opt)
+    resumed.resume_training(state)
+    assert [resumed._scalers[id(o)].get_scale() for o in resumed.optimizers] == [16.0, 32.0, 64.0]
+    plain = build_model_from(stage_opts(3))
+    run_iters(plain, stage_opts(3), 1)
+    plain.save_training_state(0, 1)
+    fresh = build_model_from(opt)
+    fresh.resume_training(torch.load(os.path.join(plain.opt['path']['training_states'], '1.state')))  # warns
+    assert [fresh._scalers[id(o)].get_scale() for o in fresh.optimizers] == [65536.0] * 3
+
+
+@pytest.mark.parametrize('stage,once', [(1, True), (2, False), (2, True)])
+def test_sharpened_gt_travels_with_the_queue(workdir, stage, once):
+    """One USM pass per batch when the sharpened GT is pooled (stage 1's default, as RealESRNet), two as in
+    Real-ESRGAN otherwise; either way every dequeued GT keeps its own sharpened version."""
+    extra = {'gt_size': 96} if stage == 1 else {'gt_size': 96, 'sdakd.sharpen_gt_once': once}
+    opt = stage_opts(stage, **extra)  # no crop after the dataset's 96 px: usm(full GT) == usm(crop)
+    model = build_model_from(opt)
+    usm = model.usm_sharpener.usm if once else model.usm_sharpener
+    calls = count_forwards(usm)
+    incoming = []
+    for it in range(1, 5):  # queue of 4, batch 2: dequeued pairs come from earlier batches from iteration 2 on
+        batch = train_batch(opt, seed=it)
+        incoming.append(batch['gt'])
+        model.feed_data(batch)
+        with torch.no_grad():
+            assert torch.allclose(model.gt_usm, usm(model.gt), atol=1e-6)
+    assert len(calls) == 4 * (1 if once else 2) + 4  # per batch, plus the check above
+    assert not torch.equal(model.gt, incoming[-1])  # the queue really shuffled pairs in
+
+
+def test_bad_sharpen_option(workdir):
+    with pytest.raises(ValueError, match="sdakd.sharpen_gt_once must be true or false, got 1"):
+        build_model_from(stage_opts(2, **{'sdakd.sharpen_gt_once': 1}))
+
+
+def d_distill_opts(stage=2, weight=10.0, **extra):
+    return stage_opts(stage, **{
+        'network_d_teacher': {'type': 'UNetDiscriminatorSN', 'num_in_ch': 3, 'num_feat': 8, 'skip_connection': True},
+        'path.pretrain_network_d_teacher': TEACHER_D_FILE, 'path.param_key_d_teacher': 'params',
+        'train.d_distill_opt': {'type': 'MSELoss', 'loss_weight': weight}, 'train.optim_d.lr': 1e-3, **extra})
+
+
+def test_student_discriminator_distilled_from_the_teacher_discriminator(workdir):
+    gaps = {}
+    probe = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(5))
+    for weight in (0.0, 10.0):
+        opt = d_distill_opts(weight=weight)
+        torch.manual_seed(0)
+        model = build_model_from(opt)
+        d_teacher = copy.deepcopy(model.net_d_teacher.state_dict())
+        assert not model.net_d_teacher.training and model.optimizers[-1] is model.optimizer_d
+        run_iters(model, opt, 8)
+        assert ('l_ds_distill_real' in model.log_dict) is (weight > 0)
+        after = model.net_d_teacher.state_dict()  # D_T frozen: weights and spectral-norm buffers untouched
+        assert all(torch.equal(after[k], v) for k, v in d_teacher.items())
+        model.net_d.eval()
+        with torch.no_grad():
+            gaps[weight] = torch.nn.functional.mse_loss(model.net_d(probe), model.net_d_teacher(probe)).item()
+    assert gaps[10.0] < 0.5 * gaps[0.0], gaps  # D_S's logits moved towards D_T's on unseen inputs
+
+
+def test_discriminator_distillation_needs_a_trained_student_d_and_a_teacher_d(workdir):
+    with pytest.raises(KeyError, match='does not train D_S'):
+        build_model_from(d_distill_opts(stage=1))
+    with pytest.raises(KeyError, match='needs the teacher discriminator: set `network_d_teacher`'):
+        build_model_from(stage_opts(2, **{'train.d_distill_opt': {'type': 'MSELoss', 'loss_weight': 1.0}}))

@@ -26,6 +26,12 @@ SDAKD_KEYS: Dict[str, Tuple[Any, str]] = {
     'teacher_fidelity': (True, 'validation also reports PSNR against the teacher output (psnr_teacher)'),
     'amp': (None, 'mixed precision for the training forward passes: ~ (off), bf16, or fp16 (with a GradScaler per '
             'optimizer)'),
+    'teacher_dtype': ('fp32', 'the frozen teacher\'s own precision, independent of amp: fp32, bf16 or fp16 '
+                      '(weights and forward pass; its outputs and tapped features are handed on in fp32)'),
+    'channels_last': (False, 'channels-last memory format for every network and batch (faster convs on '
+                      'tensor cores and some CPUs; weights are saved in the usual layout)'),
+    'sharpen_gt_once': (None, 'keep the USM-sharpened GT in the training-pair queue instead of sharpening the '
+                        'dequeued crops again: ~ = by stage (0/1 true, as RealESRNet; 2/3 false, as Real-ESRGAN)'),
     'truncate_teacher': (True, 'when no term needs the teacher\'s output, stop its forward pass at the last tap'),
     'check_finite': (True, 'stop with the iteration and term when a loss becomes NaN/inf'),
     'value_range': ([0, 1], 'the images\' value range: [0, 1] (Real-ESRGAN) or [-1, 1] (GCFSR)'),
@@ -34,7 +40,8 @@ SDAKD_KEYS: Dict[str, Tuple[Any, str]] = {
 }
 TEACHER_G_KEYS = {'network', 'path', 'param_key', 'strict_load'}
 # train.* keys the SDAKD model consumes; other *_opt keys are typos or unsupported terms
-TRAIN_LOSS_KEYS = ('pixel_opt', 'perceptual_opt', 'gan_opt', 'gan_teacher_opt', 'fmd_opt', 'kd_opt')
+TRAIN_LOSS_KEYS = ('pixel_opt', 'perceptual_opt', 'gan_opt', 'gan_teacher_opt', 'fmd_opt', 'kd_opt',
+                   'd_distill_opt')
 TRAIN_OPTIM_KEYS = ('optim_g', 'optim_d', 'optim_d_teacher')
 TRAIN_OTHER_KEYS = ('ema_decay', 'scheduler', 'total_iter', 'warmup_iter', 'net_d_iters', 'net_d_init_iters',
                     'r1_reg_weight', 'net_d_reg_every', 'net_g_reg_every', 'lazy_reg_correction')
@@ -64,6 +71,9 @@ class SDAKDOptions:
     check_finite: bool = True
     truncate_teacher: bool = True
     amp: Optional[str] = None
+    teacher_dtype: str = 'fp32'
+    sharpen_gt_once: bool = False
+    channels_last: bool = False
     init_student_from_teacher: bool = False
     value_range: Tuple[float, float] = (0., 1.)
 
@@ -160,6 +170,10 @@ def parse_sdakd_options(opt: dict) -> SDAKDOptions:
         check_finite=bool(values['check_finite']),
         truncate_teacher=bool(values['truncate_teacher']),
         amp=_amp(values['amp']),
+        teacher_dtype=_teacher_dtype(values['teacher_dtype']),
+        channels_last=_flag('channels_last', values['channels_last']),
+        sharpen_gt_once=(policy.stage <= 1 if values['sharpen_gt_once'] is None
+                         else _flag('sharpen_gt_once', values['sharpen_gt_once'])),
         init_student_from_teacher=init_from_teacher,
         value_range=_value_range(values['value_range']))
 
@@ -167,6 +181,18 @@ def parse_sdakd_options(opt: dict) -> SDAKDOptions:
 def _amp(value) -> Optional[str]:
     if value not in (None, 'bf16', 'fp16'):
         raise ValueError(f'sdakd.amp must be ~, bf16 or fp16, got {value!r}')
+    return value
+
+
+def _teacher_dtype(value) -> str:
+    if value not in ('fp32', 'bf16', 'fp16'):
+        raise ValueError(f'sdakd.teacher_dtype must be fp32, bf16 or fp16, got {value!r}')
+    return value
+
+
+def _flag(key: str, value) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError(f'sdakd.{key} must be true or false, got {value!r}')
     return value
 
 
@@ -184,6 +210,14 @@ def _check_stage_networks(opt: dict, policy: StagePolicy) -> None:
         'teacher': ('network_d_teacher', 'gan_teacher_opt', 'optim_d_teacher',
                     'the teacher discriminator D_T (UNetDiscriminatorSN, num_feat 64)'),
     }
+    if loss_weight(train_opt.get('d_distill_opt')) > 0:
+        # a reading of the paper (SDAKD.md section 5): D_S also learns D_T's logits on the same real/fake inputs
+        if not policy.train_d_student:
+            raise KeyError(f'train.d_distill_opt distils D_T into the student discriminator, but sdakd.stage '
+                           f'{policy.stage} (adversarial: {list(policy.adversarial)}) does not train D_S')
+        if not opt.get('network_d_teacher') or not (opt.get('path') or {}).get('pretrain_network_d_teacher'):
+            raise KeyError('train.d_distill_opt needs the teacher discriminator: set `network_d_teacher` and '
+                           'path.pretrain_network_d_teacher (frozen unless sdakd.adversarial includes teacher)')
     discs = policy.adversarial + (('teacher', ) if policy.warmup_d_teacher else ())
     for disc in discs:
         net_key, loss_key, optim_key, what = needs[disc]

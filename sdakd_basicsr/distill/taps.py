@@ -1,7 +1,8 @@
 """Feature taps: forward hooks on named modules that record their outputs."""
 from collections import OrderedDict
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence
 
+import torch
 from torch import Tensor, nn
 
 
@@ -26,7 +27,8 @@ class FeatureTaps:
     stops the run at start-up rather than after hours.
     """
 
-    def __init__(self, net: nn.Module, names: Sequence[str], owner: str = 'network') -> None:
+    def __init__(self, net: nn.Module, names: Sequence[str], owner: str = 'network',
+                 out_dtype: Optional[torch.dtype] = None) -> None:
         modules = dict(bare(net).named_modules())
         unknown = [n for n in names if n not in modules or n == '']
         if unknown:
@@ -34,6 +36,7 @@ class FeatureTaps:
             raise KeyError(f'sdakd.taps: {unknown} are not modules of the {owner} '
                            f'({type(bare(net)).__name__}). Valid names include: {", ".join(valid)}')
         self.names = list(names)
+        self.out_dtype = out_dtype  # e.g. float32 for a half-precision teacher: the losses see fp32 features
         self.features: Dict[str, Tensor] = OrderedDict()
         self.stop_when_complete = False  # raise TapsComplete once every tap fired (the output is not needed)
         self._handles = [modules[n].register_forward_hook(self._recorder(n)) for n in self.names]
@@ -53,9 +56,35 @@ class FeatureTaps:
         missing = [n for n in self.names if n not in self.features]
         if missing:
             raise RuntimeError(f'feature taps {missing} recorded nothing in the last forward pass')
-        return [self.features[n] for n in self.names]
+        feats = [self.features[n] for n in self.names]
+        return feats if self.out_dtype is None else [f.to(self.out_dtype) for f in feats]
 
     def remove(self) -> None:
         for handle in self._handles:
             handle.remove()
         self._handles = []
+
+
+DTYPES = {'fp32': torch.float32, 'bf16': torch.bfloat16, 'fp16': torch.float16}
+
+
+def run_in_dtype(net: nn.Module, dtype: torch.dtype) -> nn.Module:
+    """Cast ``net`` to ``dtype`` and make it a drop-in for an fp32 network: floating inputs are cast on the way
+    in, floating outputs (tensors or tuples/lists of them) back to fp32 on the way out. For frozen networks."""
+    net.to(dtype)
+
+    def cast_in(_module, args, kwargs):
+        cast = lambda v: v.to(dtype) if torch.is_tensor(v) and v.is_floating_point() else v  # noqa: E731
+        return tuple(cast(a) for a in args), {k: ([cast(x) for x in v] if isinstance(v, list) else cast(v))
+                                              for k, v in kwargs.items()}
+
+    def cast_out(_module, _args, output):
+        if torch.is_tensor(output):
+            return output.float()
+        if isinstance(output, (tuple, list)):
+            return type(output)(o.float() if torch.is_tensor(o) and o.is_floating_point() else o for o in output)
+        return output
+
+    net.register_forward_pre_hook(cast_in, with_kwargs=True)
+    net.register_forward_hook(cast_out)
+    return net

@@ -16,6 +16,7 @@ import contextlib
 import inspect
 import math
 import os
+import time
 from collections import OrderedDict
 from os import path as osp
 from typing import Dict, List, Optional, Tuple
@@ -34,7 +35,8 @@ from basicsr.utils.registry import MODEL_REGISTRY
 
 from ..distill.channel_init import init_student_from_teacher
 from ..distill.options import check_checkpoint_files, check_queue, loss_weight, parse_sdakd_options
-from ..distill.taps import FeatureTaps, TapsComplete, bare
+from ..distill.sharpening import PooledSharpener, pool_with_sharpened
+from ..distill.taps import DTYPES, FeatureTaps, TapsComplete, bare, run_in_dtype
 
 _TMP = '.partial'  # checkpoints are written under this label, then renamed: an interrupted save never truncates
 
@@ -81,6 +83,8 @@ class SDAKDModel(RealESRGANModel):
         self._noise = None  # one noise list per iteration, shared by teacher and student (GCFSR)
         self._scalers: Dict[int, torch.amp.GradScaler] = {}  # fp16 only: one per optimizer
         super().__init__(opt)
+        if self.sd.sharpen_gt_once:
+            self.usm_sharpener = PooledSharpener(self.usm_sharpener)
 
     # ------------------------------------------------------------------ building
     def init_training_settings(self) -> None:
@@ -92,7 +96,7 @@ class SDAKDModel(RealESRGANModel):
 
         self.ema_decay = train_opt.get('ema_decay', 0)
         if self.ema_decay > 0:
-            self.net_g_ema = build_network(self.opt['network_g']).to(self.device)
+            self.net_g_ema = build_network(self.opt['network_g']).to(self.device, memory_format=self._memory_format)
             if path_opt.get('pretrain_network_g'):
                 self.load_network(self.net_g_ema, path_opt['pretrain_network_g'], path_opt.get('strict_load_g', True),
                                   'params_ema')
@@ -118,6 +122,7 @@ class SDAKDModel(RealESRGANModel):
         self.cri_gan_teacher = self._loss('gan_teacher_opt') if uses_d_teacher else None
         self.cri_fmd = self._loss('fmd_opt') if policy.fmd else None
         self.cri_kd = self._loss('kd_opt') if policy.kd else None
+        self.cri_d_distill = self._loss('d_distill_opt') if policy.train_d_student else None
         self.cri_ldl = None
         if not (self.cri_pix or self.cri_perceptual or self.cri_kd or self.cri_fmd or uses_d_teacher
                 or policy.adversarial):
@@ -133,14 +138,28 @@ class SDAKDModel(RealESRGANModel):
             return None
         return build_loss(loss_opt).to(self.device)
 
-    def _build_frozen_teacher(self) -> nn.Module:
+    def _build_frozen_teacher(self, dtype: Optional[str] = None) -> nn.Module:
+        """G_T from its checkpoint: eval, no grad, in ``sdakd.teacher_dtype`` (or ``dtype``) and the memory format."""
         t = self.sd.teacher_g
         teacher = build_network(t['network'])
         self.load_network(teacher, t['path'], t['strict_load'], t['param_key'], what='sdakd.teacher_g')
-        teacher.to(self.device).eval()
+        teacher.to(self.device, memory_format=self._memory_format).eval()
         for p in teacher.parameters():
             p.requires_grad = False
+        dtype = dtype or self.sd.teacher_dtype
+        if dtype != 'fp32':
+            run_in_dtype(teacher, DTYPES[dtype])
         return teacher
+
+    @property
+    def _memory_format(self) -> torch.memory_format:
+        return torch.channels_last if self.sd.channels_last else torch.preserve_format
+
+    def model_to_device(self, net: nn.Module) -> nn.Module:
+        """basicsr's device placement / DDP wrapping, in channels-last layout first when asked."""
+        if self.sd.channels_last:
+            net = net.to(memory_format=torch.channels_last)
+        return super().model_to_device(net)
 
     def _build_trainable(self, key: str, label: str, trains: bool) -> Optional[nn.Module]:
         if not self.opt.get(key):
@@ -155,7 +174,7 @@ class SDAKDModel(RealESRGANModel):
             net.train()
         else:
             # frozen: eval() also stops spectral norm's power iteration from updating its buffers
-            net = net.to(self.device).eval()
+            net = net.to(self.device, memory_format=self._memory_format).eval()
             for p in net.parameters():
                 p.requires_grad = False
         self.print_network(net)
@@ -186,9 +205,18 @@ class SDAKDModel(RealESRGANModel):
         generator = torch.Generator().manual_seed(seed) if seed is not None else None
         self._noise = student.make_noise(batch, device=self.device, generator=generator)
 
+    def _dequeue_and_enqueue(self) -> None:
+        if self.sd.sharpen_gt_once:
+            return pool_with_sharpened(self, super()._dequeue_and_enqueue)
+        return super()._dequeue_and_enqueue()
+
     def feed_data(self, data: dict) -> None:
         super().feed_data(data)
         self.in_size = data['in_size'].to(self.device) if 'in_size' in data else None
+        if self.sd.channels_last:
+            for key in ('lq', 'gt', 'gt_usm'):
+                if getattr(self, key, None) is not None:
+                    setattr(self, key, getattr(self, key).contiguous(memory_format=torch.channels_last))
 
     def test(self) -> None:
         net = self.net_g_ema if hasattr(self, 'net_g_ema') else self.net_g
@@ -209,7 +237,8 @@ class SDAKDModel(RealESRGANModel):
         return torch.rand(1, self.opt['network_g'].get('num_in_ch', 3), size, size, device=self.device)
 
     def _build_taps_and_adapters(self) -> None:
-        self.teacher_taps = FeatureTaps(self.net_g_teacher, self.sd.taps, owner='teacher generator')
+        self.teacher_taps = FeatureTaps(self.net_g_teacher, self.sd.taps, owner='teacher generator',
+                                        out_dtype=None if self.sd.teacher_dtype == 'fp32' else torch.float32)
         self.student_taps = FeatureTaps(self.net_g, self.sd.student_taps, owner='student generator')
         with torch.no_grad():
             x = self._probe_input()
@@ -314,18 +343,30 @@ class SDAKDModel(RealESRGANModel):
 
     @master_only
     def save_training_state(self, epoch: int, current_iter: int) -> None:
-        """basicsr's writer, into a side folder, then renamed: --auto_resume never meets a truncated state."""
+        """basicsr's training state (epoch, iteration, optimizers, schedulers) plus the fp16 GradScalers,
+        written into a side folder and then renamed: --auto_resume never meets a truncated state."""
+        if current_iter == -1:
+            return
+        state = {'epoch': epoch, 'iter': current_iter,
+                 'optimizers': [o.state_dict() for o in self.optimizers],
+                 'schedulers': [s.state_dict() for s in self.schedulers]}
+        if self._scalers:  # in optimizer order; None for an optimizer without one
+            state['grad_scalers'] = [self._scalers[id(o)].state_dict() if id(o) in self._scalers else None
+                                     for o in self.optimizers]
         final_dir = self.opt['path']['training_states']
         tmp_dir = osp.join(final_dir, _TMP)
         os.makedirs(tmp_dir, exist_ok=True)
-        self.opt['path']['training_states'] = tmp_dir
-        try:
-            super().save_training_state(epoch, current_iter)
-        finally:
-            self.opt['path']['training_states'] = final_dir
         tmp = osp.join(tmp_dir, f'{current_iter}.state')
-        if osp.isfile(tmp):
-            os.replace(tmp, osp.join(final_dir, f'{current_iter}.state'))
+        for attempt in range(3):  # basicsr's retries for flaky (network) file systems
+            try:
+                torch.save(state, tmp)
+                break
+            except OSError as err:
+                if attempt == 2:
+                    raise
+                get_root_logger().warning(f'Saving the training state failed ({err}); retrying')
+                time.sleep(1)
+        os.replace(tmp, osp.join(final_dir, f'{current_iter}.state'))
 
     def save(self, epoch: int, current_iter: int) -> None:
         if hasattr(self, 'net_g_ema'):
@@ -342,9 +383,21 @@ class SDAKDModel(RealESRGANModel):
     def resume_training(self, resume_state: dict) -> None:
         super().resume_training(resume_state)
         self._pending_channel_init = False  # the resumed weights already went through it
+        saved = resume_state.get('grad_scalers')
+        if not self._scalers:
+            return
+        if saved is None or len(saved) != len(self.optimizers):
+            get_root_logger().warning('sdakd.amp fp16: the training state holds no GradScaler state (it was written '
+                                      'without fp16); the loss scales restart from their initial value')
+            return
+        for optimizer, scaler_state in zip(self.optimizers, saved):
+            if scaler_state is not None and id(optimizer) in self._scalers:
+                self._scalers[id(optimizer)].load_state_dict(scaler_state)
 
     def _init_student_from_teacher(self) -> None:
-        keep = init_student_from_teacher(self.net_g_teacher, bare(self.net_g), self.lq)  # RRDBNet only
+        # the selection copies teacher weights: from fp32 ones, also when the training teacher runs in half
+        teacher = self.net_g_teacher if self.sd.teacher_dtype == 'fp32' else self._build_frozen_teacher('fp32')
+        keep = init_student_from_teacher(teacher, bare(self.net_g), self.lq)  # RRDBNet only
         if hasattr(self, 'net_g_ema'):
             self.model_ema(0)
         if self.opt['path'].get('models'):  # the student as initialised, before any training step
@@ -370,21 +423,33 @@ class SDAKDModel(RealESRGANModel):
         for p in net.parameters():
             p.requires_grad = True
         optimizer.zero_grad()
-        with self._autocast():
-            real_pred = net(real)
-            l_real = cri(real_pred, True, is_disc=True)
-        self._check_finite({f'l_{tag}_real': l_real}, current_iter)
-        self._backward(l_real, optimizer)
-        with self._autocast():
-            fake_pred = net(fake.detach().clone())
-            l_fake = cri(fake_pred, False, is_disc=True)
-        self._check_finite({f'l_{tag}_fake': l_fake}, current_iter)
-        self._backward(l_fake, optimizer)
-        log = OrderedDict([(f'l_{tag}_real', l_real), (f'l_{tag}_fake', l_fake),
-                           (f'out_{tag}_real', real_pred.detach().mean()), (f'out_{tag}_fake', fake_pred.detach().mean())])
+        log: Dict[str, Tensor] = OrderedDict()
+        preds = {}
+        for kind, images, is_real in (('real', real, True), ('fake', fake.detach().clone(), False)):
+            with self._autocast():
+                pred = net(images)
+                terms = {f'l_{tag}_{kind}': cri(pred, is_real, is_disc=True)}
+                if tag == 'ds' and self.cri_d_distill is not None:
+                    terms[f'l_ds_distill_{kind}'] = self.cri_d_distill(pred, self._d_teacher_logits(images))
+            self._check_finite(terms, current_iter)
+            self._backward(sum(terms.values()), optimizer)
+            log.update(terms)
+            preds[kind] = pred.detach().mean()
+        log.update([(f'out_{tag}_real', preds['real']), (f'out_{tag}_fake', preds['fake'])])
         log.update(self._r1_step(tag, net, real, current_iter, optimizer))
         self._step(optimizer)
         return log
+
+    def _d_teacher_logits(self, images: Tensor) -> Tensor:
+        """D_T's logits as a distillation target for D_S: no grad, and in eval mode so that this extra pass
+        does not advance D_T's spectral-norm power iteration."""
+        was_training = self.net_d_teacher.training
+        self.net_d_teacher.eval()
+        try:
+            with torch.no_grad():
+                return self.net_d_teacher(images).float()
+        finally:
+            self.net_d_teacher.train(was_training)
 
     def _r1_step(self, tag: str, net: nn.Module, real: Tensor, current_iter: int,
                  optimizer: torch.optim.Optimizer) -> Dict[str, Tensor]:

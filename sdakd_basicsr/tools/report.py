@@ -130,6 +130,21 @@ def count_macs(net: nn.Module, *inputs, **kwargs) -> int:
     return counter.get_total_flops() // 2
 
 
+def interleaved_medians(fns: Dict[str, Callable[[], object]], rounds: int, warmup: int = 1) -> Dict[str, float]:
+    """Median seconds per call of each function, measured round-robin (one call of each per round), so that a
+    slow phase of a shared machine hits every item alike instead of biasing their ratios."""
+    for _ in range(warmup):
+        for fn in fns.values():
+            fn()
+    times: Dict[str, List[float]] = {name: [] for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
 def profile_latency(net: nn.Module, x: Tensor, repeats: int = 5, warmup: int = 1) -> float:
     """Median seconds per forward pass (after warm-up; CUDA synchronised)."""
     net.eval()
