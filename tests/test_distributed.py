@@ -1,5 +1,7 @@
 """DDP on CPU (gloo): a 2-process run equals a 1-process run with the same global batch, ranks agree."""
+import glob
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -19,7 +21,7 @@ def free_port():
 
 def deterministic(stage, name):
     """Paired data the size of the crop, no flips: every process sees exactly the same pixels."""
-    opt = tiny_options(stage, total_iter=2, **{'path.pretrain_network_g': None, 'path.pretrain_network_d': None,
+    opt = tiny_options(stage, total_iter=2, val=True, **{'path.pretrain_network_g': None, 'path.pretrain_network_d': None,
                                                'path.pretrain_network_adapters': None})
     opt.update(name=name, high_order_degradation=False, manual_seed=0, dist_params={'backend': 'gloo', 'port': 0})
     opt['datasets']['train'] = dict(name='pairs', type='PairedImageDataset', dataroot_gt='datasets/val/gt',
@@ -93,6 +95,13 @@ def test_two_gloo_processes_match_one_process_with_the_same_global_batch(workdir
         assert update.norm() > 0, f'{net} did not train'
         assert diff.norm() < 1e-4 * update.norm(), f'{net}: 2 ranks vs 1 process differ by {diff.norm() / update.norm():.3f}'
     assert osp.isfile(f'experiments/ddp_run{stage}/models/net_g_latest.pth')
+    # validation ran on rank 0 only (one log, one block per validation: at iteration 2 and after training)
+    # and, with the same weights, reports what the 1-process run reports
+    logs = [open(glob.glob(f'experiments/{name}/train_{name}_*.log')[0]).read() for name in
+            (f'ddp_ref{stage}', f'ddp_run{stage}')]
+    assert [log.count('Validation tinyval') for log in logs] == [2, 2]
+    psnr = [re.findall(r'# psnr_teacher: ([\d.]+)', log)[-1] for log in logs]
+    assert abs(float(psnr[0]) - float(psnr[1])) < 0.01, psnr
 
 
 def test_slurm_launcher_runs_on_cpu_and_matches_torchrun(workdir, tmp_path):

@@ -219,7 +219,9 @@ class SDAKDModel(RealESRGANModel):
                     setattr(self, key, getattr(self, key).contiguous(memory_format=torch.channels_last))
 
     def test(self) -> None:
-        net = self.net_g_ema if hasattr(self, 'net_g_ema') else self.net_g
+        # the bare network: validation runs on rank 0 only, and a DDP wrapper's forward may start a collective
+        # (buffer broadcast) that the other ranks never join
+        net = bare(self.net_g_ema if hasattr(self, 'net_g_ema') else self.net_g)
         was_training = net.training
         net.eval()
         self._draw_noise(self.lq.shape[0], seed=0)
