@@ -24,7 +24,7 @@ import numpy as np
 import yaml
 
 from .distill.ablations import METHODS, apply_method, stage_iterations
-from .tools import demo, report as rp
+from .tools import demo, perceptual_metrics as pm, report as rp
 
 
 def _load_demo_stages() -> Dict[int, dict]:
@@ -89,6 +89,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument('--seeds', default='0')
     parser.add_argument('--out', default=osp.join('experiments', 'sdakd_compare'))
     parser.add_argument('--report-only', action='store_true')
+    parser.add_argument('--lpips-weights', metavar='FILE',
+                        help='AlexNet weights for LPIPS columns (default: searched, as in evaluate)')
     args = parser.parse_args(argv)
     methods = list(METHODS) if args.methods == 'all' else args.methods.split(',')
     unknown = [m for m in methods if m not in METHODS]
@@ -121,9 +123,16 @@ def main(argv: Optional[List[str]] = None) -> int:
             generators[f'{method}|{seed}'] = rp.network(rp.load_rrdbnet(final_checkpoint(method, seed), spec))
     pairs = demo.heldout_pairs()
     results = rp.evaluate(generators, pairs, log=demo.say)
-    results.pop('_outputs')
-
+    outputs = results.pop('_outputs')
     metrics = ['psnr', 'ssim', 'psnr_teacher', 'niqe']
+    header = ['method', 'PSNR vs GT', 'SSIM vs GT', 'PSNR vs teacher', 'NIQE']
+    notes: List[str] = []
+    lpips = (pm.LPIPSMetric(args.lpips_weights) if args.lpips_weights
+             else pm.optional_metric(pm.LPIPSMetric, 'LPIPS', notes.append))
+    if lpips is not None:  # "keeps the teacher's look": LPIPS against the teacher's output
+        pm.add_lpips(results, outputs, pairs, lpips, 'teacher')
+        metrics += ['lpips', 'lpips_teacher']
+        header += ['LPIPS vs GT', 'LPIPS vs teacher']
     rows, csv_rows = [], []
     for label in ['bicubic', 'teacher'] + methods:
         keys = [label] if label in ('bicubic', 'teacher') else [f'{label}|{s}' for s in seeds]
@@ -135,14 +144,13 @@ def main(argv: Optional[List[str]] = None) -> int:
             cells.append(mean if len(v) == 1 or not np.isfinite(mean) else f'{mean:.2f} ± {v.std():.2f}')
         rows.append([label] + cells)
         csv_rows.append({'method': label, **{m: float(np.mean(values[m])) for m in metrics}, 'seeds': len(keys)})
-    table = rp.markdown_table(['method', 'PSNR vs GT', 'SSIM vs GT', 'PSNR vs teacher', 'NIQE'], rows,
-                              fmt={2: '.4f'})
+    table = rp.markdown_table(header, rows, fmt={2: '.4f', 5: '.4f', 6: '.4f'})
     _plot_logits(methods, seeds[0], osp.join(args.out, 'logits.png'))
     minutes = (time.time() - start) / 60
     text = (f'# SDAKD comparison (demo data, real x4plus teacher, width 1/4)\n\nBudget (stages 0-3 of SDAKD): '
             f'{args.iters}; seeds: {args.seeds}; every method trains the same number of iterations. Held-out: '
             f'{", ".join(p[0] for p in pairs)}.\n\n{table}\n\n`logits.png`: discriminator logits of each '
-            f'method\'s last stage. Took {minutes:.1f} min.\n')
+            f'method\'s last stage. Took {minutes:.1f} min.\n' + ''.join(f'\n- {n}' for n in notes) + '\n')
     with open(osp.join(args.out, 'compare.md'), 'w', encoding='utf-8') as f:
         f.write(text)
     with open(osp.join(args.out, 'compare.csv'), 'w', newline='') as f:

@@ -138,27 +138,6 @@ def perceptual_metrics(args: argparse.Namespace, device: torch.device, notes: Li
     return tuple(built)
 
 
-def add_lpips(results: dict, outputs: dict, pairs: list, metric: 'pm.LPIPSMetric', teacher: Optional[str]) -> None:
-    """Mean LPIPS against GT and against the teacher's output, per generator."""
-    for name in results:
-        results[name]['lpips'] = float(np.mean([metric(outputs[name][n], gt) for n, _, gt in pairs]))
-        results[name]['lpips_teacher'] = (
-            float(np.mean([metric(outputs[name][n], outputs[teacher][n]) for n, _, _ in pairs]))
-            if teacher else float('nan'))
-
-
-def add_fid(results: dict, outputs: dict, pairs: list, metric: 'pm.FIDMetric', log: Callable[[str], None]) -> bool:
-    """FID of each generator's outputs against the GT images; False (with a note) when there are too few."""
-    if len(pairs) < 2:
-        log(f'FID not computed: it needs at least 2 images, the set has {len(pairs)}')
-        return False
-    reference = metric.statistics(metric.features([gt for _, _, gt in pairs]))
-    for name in results:
-        stats = metric.statistics(metric.features([outputs[name][n] for n, _, _ in pairs]))
-        results[name]['fid'] = metric.distance(stats, reference)
-    return True
-
-
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--gt', required=True, help='folder of GT images')
@@ -210,11 +189,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     header = ['generator', 'PSNR', 'SSIM', 'PSNR-Y', 'SSIM-Y', 'PSNR vs teacher', 'NIQE']
     keys = ['psnr', 'ssim', 'psnr_y', 'ssim_y', 'psnr_teacher', 'niqe']
     if lpips_metric is not None:
-        add_lpips(results, outputs, pairs, lpips_metric, teacher)
+        pm.add_lpips(results, outputs, pairs, lpips_metric, teacher)
         header += ['LPIPS', 'LPIPS vs teacher']
         keys += ['lpips', 'lpips_teacher']
     if fid_metric is not None:
-        if add_fid(results, outputs, pairs, fid_metric, notes.append):
+        if pm.add_fid(results, outputs, pairs, fid_metric, notes.append):
             header.append('FID')
             keys.append('fid')
             notes.append(pm.fid_protocol(len(pairs), f'the {len(pairs)} GT images of {args.gt}'))

@@ -16,7 +16,7 @@ from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
-from torch import Tensor, nn
+
 
 LPIPS_BACKBONE = 'alexnet-owt-7be5be79.pth'
 LPIPS_BACKBONE_URL = 'https://download.pytorch.org/models/alexnet-owt-7be5be79.pth'
@@ -142,6 +142,27 @@ class FIDMetric:
         if len(images) < 2 or len(reference) < 2:
             raise ValueError(f'FID needs at least 2 images per set (got {len(images)} and {len(reference)})')
         return self.distance(self.statistics(self.features(images)), self.statistics(self.features(reference)))
+
+
+def add_lpips(results: dict, outputs: dict, pairs: list, metric: LPIPSMetric, teacher: Optional[str]) -> None:
+    """Mean LPIPS against GT and against the teacher's output, per generator."""
+    for name in results:
+        results[name]['lpips'] = float(np.mean([metric(outputs[name][n], gt) for n, _, gt in pairs]))
+        results[name]['lpips_teacher'] = (
+            float(np.mean([metric(outputs[name][n], outputs[teacher][n]) for n, _, _ in pairs]))
+            if teacher else float('nan'))
+
+
+def add_fid(results: dict, outputs: dict, pairs: list, metric: FIDMetric, log: Callable[[str], None]) -> bool:
+    """FID of each generator's outputs against the GT images; False (with a note) when there are too few."""
+    if len(pairs) < 2:
+        log(f'FID not computed: it needs at least 2 images, the set has {len(pairs)}')
+        return False
+    reference = metric.statistics(metric.features([gt for _, _, gt in pairs]))
+    for name in results:
+        stats = metric.statistics(metric.features([outputs[name][n] for n, _, _ in pairs]))
+        results[name]['fid'] = metric.distance(stats, reference)
+    return True
 
 
 def fid_protocol(count: int, reference: str) -> str:
