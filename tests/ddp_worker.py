@@ -16,6 +16,9 @@ original_init = SDAKDModel.init_training_settings
 def _dump(model, tag):
     nets = {k: {n: v.clone() for n, v in bare(getattr(model, k)).state_dict().items()}
             for k in ('net_g', 'net_d', 'net_d_teacher', 'net_adapters') if getattr(model, k, None) is not None}
+    nets['_wrapped'] = {k: type(getattr(model, k)).__name__ for k in
+                        ('net_g', 'net_d', 'net_d_teacher', 'net_adapters', 'net_g_teacher', 'net_g_ema')
+                        if getattr(model, k, None) is not None}
     torch.save(nets, f'rank{os.environ.get("RANK", "0")}_{model.opt["name"]}_{tag}.pth')
 
 

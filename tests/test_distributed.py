@@ -85,6 +85,12 @@ def test_two_gloo_processes_match_one_process_with_the_same_global_batch(workdir
     ref, ref_init = torch.load(f'rank0_ddp_ref{stage}_final.pth'), torch.load(f'rank0_ddp_ref{stage}_init.pth')
     ranks = [torch.load(f'rank{r}_ddp_run{stage}_final.pth') for r in (0, 1)]
     assert set(ref) == set(ranks[0]) and ('net_d_teacher' in ref) == (stage == 3)
+    wrapped = ranks[0].pop('_wrapped')
+    ranks[1].pop('_wrapped')
+    ref.pop('_wrapped')
+    trained = {'net_g', 'net_d', 'net_adapters'} | ({'net_d_teacher'} if stage == 3 else set())
+    assert {k for k, v in wrapped.items() if v == 'DistributedDataParallel'} == trained, wrapped
+    assert wrapped['net_g_teacher'] == 'RRDBNet' and wrapped['net_g_ema'] == 'RRDBNet'  # never wrapped
     for net, state in ref.items():
         assert all(torch.equal(ranks[0][net][k], ranks[1][net][k]) for k in state), f'ranks differ in {net}'
         # the same training, up to float summation order: measured ~1e-6 of the update for every network.
