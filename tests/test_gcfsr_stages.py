@@ -129,8 +129,14 @@ def test_lazy_regularisation_correction_of_the_optimizers(faces):
     assert d['lr'] == pytest.approx(2e-3 * ratio) and d['betas'] == pytest.approx((0, 0.99**ratio))
 
 
-def test_gcfsr_stage3_with_bf16_autocast_and_lazy_r1(faces):
-    exp = run_train(tiny('gcfsr', 3, **{'sdakd': dict(tiny('gcfsr', 3)['sdakd'], amp='bf16'),
-                                        'path': {'resume_state': None}}))
+def test_gcfsr_channels_last_is_refused_with_the_reason(faces):
+    sd = dict(tiny('gcfsr', 2)['sdakd'], channels_last=True)
+    with pytest.raises(ValueError, match='sdakd.channels_last: GCFSR uses StyleGAN2 modulated convolutions'):
+        build_model_from(tiny('gcfsr', 2, **{'sdakd': sd, 'path': {'pretrain_network_g': None, 'resume_state': None}}))
+
+
+def test_gcfsr_stage3_with_bf16_autocast_half_teacher_and_lazy_r1(faces):
+    sd = dict(tiny('gcfsr', 3)['sdakd'], amp='bf16', teacher_dtype='bf16')
+    exp = run_train(tiny('gcfsr', 3, **{'sdakd': sd, 'path': {'resume_state': None}}))
     log = open([osp.join(exp, f) for f in os.listdir(exp) if f.startswith('train_')][0]).read()
     assert 'l_ds_r1' in log and 'nan' not in log.split('Start training')[1]

@@ -140,7 +140,7 @@ class _GCFSRBase(nn.Module):
         shift = [m(f) for m, f in zip(reversed(self.condition_shift), feats)]
 
         latent = self.final_down2(self.final_down1(feats[0]))
-        latent = self.final_linear(latent.view(b, -1)).view(b, self.num_latent, self.num_style_feat)
+        latent = self.final_linear(latent.reshape(b, -1)).view(b, self.num_latent, self.num_style_feat)
 
         out = self.final_conv(feats[0])
         out = self.style_conv1(out, latent[:, 0], noise[0], scale1[0], scale2[0], shift[0])

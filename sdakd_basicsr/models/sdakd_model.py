@@ -96,7 +96,7 @@ class SDAKDModel(RealESRGANModel):
 
         self.ema_decay = train_opt.get('ema_decay', 0)
         if self.ema_decay > 0:
-            self.net_g_ema = build_network(self.opt['network_g']).to(self.device, memory_format=self._memory_format)
+            self.net_g_ema = self._layout(build_network(self.opt['network_g']).to(self.device))
             if path_opt.get('pretrain_network_g'):
                 self.load_network(self.net_g_ema, path_opt['pretrain_network_g'], path_opt.get('strict_load_g', True),
                                   'params_ema')
@@ -143,7 +143,7 @@ class SDAKDModel(RealESRGANModel):
         t = self.sd.teacher_g
         teacher = build_network(t['network'])
         self.load_network(teacher, t['path'], t['strict_load'], t['param_key'], what='sdakd.teacher_g')
-        teacher.to(self.device, memory_format=self._memory_format).eval()
+        self._layout(teacher.to(self.device)).eval()
         for p in teacher.parameters():
             p.requires_grad = False
         dtype = dtype or self.sd.teacher_dtype
@@ -151,15 +151,21 @@ class SDAKDModel(RealESRGANModel):
             run_in_dtype(teacher, DTYPES[dtype])
         return teacher
 
-    @property
-    def _memory_format(self) -> torch.memory_format:
-        return torch.channels_last if self.sd.channels_last else torch.preserve_format
+    def _layout(self, net: nn.Module) -> nn.Module:
+        """With ``sdakd.channels_last``, every 4-D parameter and buffer in channels-last layout (in place).
+        Not ``net.to(memory_format=...)``: that also demands it of 5-D tensors, e.g. GCFSR's modulated weights."""
+        if self.sd.channels_last:
+            from basicsr.archs.stylegan2_arch import ModulatedConv2d
+            if any(isinstance(m, ModulatedConv2d) for m in net.modules()):
+                raise ValueError(f'sdakd.channels_last: {type(bare(net)).__name__} uses StyleGAN2 modulated '
+                                 f'convolutions, which fold the batch into convolution groups and need the '
+                                 f'default NCHW layout; set sdakd.channels_last: false (GCFSR)')
+            net._apply(lambda t: t.contiguous(memory_format=torch.channels_last) if t.dim() == 4 else t)
+        return net
 
     def model_to_device(self, net: nn.Module) -> nn.Module:
         """basicsr's device placement / DDP wrapping, in channels-last layout first when asked."""
-        if self.sd.channels_last:
-            net = net.to(memory_format=torch.channels_last)
-        return super().model_to_device(net)
+        return super().model_to_device(self._layout(net))
 
     def _build_trainable(self, key: str, label: str, trains: bool) -> Optional[nn.Module]:
         if not self.opt.get(key):
@@ -174,7 +180,7 @@ class SDAKDModel(RealESRGANModel):
             net.train()
         else:
             # frozen: eval() also stops spectral norm's power iteration from updating its buffers
-            net = net.to(self.device, memory_format=self._memory_format).eval()
+            net = self._layout(net.to(self.device)).eval()
             for p in net.parameters():
                 p.requires_grad = False
         self.print_network(net)
