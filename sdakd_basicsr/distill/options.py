@@ -29,7 +29,7 @@ SDAKD_KEYS: Dict[str, Tuple[Any, str]] = {
     'teacher_dtype': ('fp32', 'the frozen teacher\'s own precision, independent of amp: fp32, bf16 or fp16 '
                       '(weights and forward pass; its outputs and tapped features are handed on in fp32)'),
     'channels_last': (False, 'channels-last memory format for every network and batch (faster convs on '
-                      'tensor cores and some CPUs; weights are saved in the usual layout)'),
+                      'tensor cores and some CPUs; checkpoints load anywhere as usual; not for GCFSR)'),
     'sharpen_gt_once': (None, 'keep the USM-sharpened GT in the training-pair queue instead of sharpening the '
                         'dequeued crops again: ~ = by stage (0/1 true, as RealESRNet; 2/3 false, as Real-ESRGAN)'),
     'truncate_teacher': (True, 'when no term needs the teacher\'s output, stop its forward pass at the last tap'),

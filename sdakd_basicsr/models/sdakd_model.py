@@ -451,13 +451,14 @@ class SDAKDModel(RealESRGANModel):
     def _d_teacher_logits(self, images: Tensor) -> Tensor:
         """D_T's logits as a distillation target for D_S: no grad, and in eval mode so that this extra pass
         does not advance D_T's spectral-norm power iteration."""
-        was_training = self.net_d_teacher.training
-        self.net_d_teacher.eval()
+        d_teacher = bare(self.net_d_teacher)  # no DDP buffer broadcast for a pass that trains nothing
+        was_training = d_teacher.training
+        d_teacher.eval()
         try:
             with torch.no_grad():
-                return self.net_d_teacher(images).float()
+                return d_teacher(images).float()
         finally:
-            self.net_d_teacher.train(was_training)
+            d_teacher.train(was_training)
 
     def _r1_step(self, tag: str, net: nn.Module, real: Tensor, current_iter: int,
                  optimizer: torch.optim.Optimizer) -> Dict[str, Tensor]:
