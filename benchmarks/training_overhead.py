@@ -27,28 +27,7 @@ from basicsr.archs.rrdbnet_arch import RRDBNet  # noqa: E402
 from basicsr.data import build_dataset  # noqa: E402
 from basicsr.utils.registry import MODEL_REGISTRY  # noqa: E402
 
-from sdakd_basicsr.tools.report import interleaved_medians, markdown_table  # noqa: E402
-
-
-def peak_mib(fn, device) -> float:
-    """Peak memory growth of one call: CUDA allocator peak, or on CPU the peak-RSS growth after returning freed
-    heap to the OS (malloc_trim), so that earlier parts' freed memory does not hide this part's needs."""
-    if device.type == 'cuda':
-        torch.cuda.synchronize()
-        base = torch.cuda.memory_allocated()
-        torch.cuda.reset_peak_memory_stats()
-        fn()
-        torch.cuda.synchronize()
-        return (torch.cuda.max_memory_allocated() - base) / 2**20
-    import ctypes
-    import gc
-    gc.collect()
-    ctypes.CDLL('libc.so.6').malloc_trim(0)
-    with open('/proc/self/clear_refs', 'w') as f:
-        f.write('5')  # resets VmHWM to the current RSS
-    base = int(open('/proc/self/status').read().split('VmRSS:')[1].split()[0])
-    fn()
-    return (int(open('/proc/self/status').read().split('VmHWM:')[1].split()[0]) - base) / 1024
+from sdakd_basicsr.tools.report import interleaved_medians, markdown_table, peak_memory_mib  # noqa: E402
 
 
 def options(stage, root, gt_size, batch):
@@ -150,17 +129,18 @@ def main() -> None:
         model.feed_data(batch)
         model.optimize_parameters(it[0])
 
-    no_grad_student = 'student forward only (subtracted from the VGG part)'
-    medians = interleaved_medians({**part_fns, **extra_fns, no_grad_student: lambda: model.net_g(lq).detach(),
-                           'full': full}, args.repeats)
+    student_forward = 'student forward only (subtracted from the VGG part)'
+    medians = interleaved_medians({**part_fns, **extra_fns, student_forward: lambda: model.net_g(lq).detach(),
+                                   'full': full}, args.repeats)
     parts = {name: medians[name] for name in part_fns}
     extras = {name: medians[name] for name in extra_fns}
     # the VGG perceptual term belongs to the recipe: time it without the student forward it contains
-    parts['VGG perceptual loss forward+backward'] -= medians[no_grad_student]
+    parts['VGG perceptual loss forward+backward'] -= medians[student_forward]
     full_time = medians['full']
     total = sum(parts.values())
-    memory = {name: peak_mib(fn, model.device) for name, fn in part_fns.items()}
-    full_memory = peak_mib(full, model.device)
+    # trim_heap: freed memory of earlier parts must not hide a part's needs
+    memory = {name: peak_memory_mib(fn, model.device, trim_heap=True) for name, fn in part_fns.items()}
+    full_memory = peak_memory_mib(full, model.device, trim_heap=True)
     rows = [[k, f'{v * 1e3:.0f} ms', f'{memory[k]:.0f} MiB'] for k, v in parts.items()]
     rows += [['sum of parts', f'{total * 1e3:.0f} ms', f'{sum(memory.values()):.0f} MiB'],
              ['largest part', '', f'{max(memory.values()):.0f} MiB'],

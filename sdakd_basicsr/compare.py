@@ -23,7 +23,7 @@ from typing import Dict, List, Optional
 import numpy as np
 import yaml
 
-from .distill.ablations import METHODS, apply_method, stage_iterations
+from .distill.ablations import METHODS, apply_method, rename_runs, stage_iterations
 from .tools import demo, perceptual_metrics as pm, report as rp
 
 
@@ -38,15 +38,9 @@ def _load_demo_stages() -> Dict[int, dict]:
 def _seeded(stages: Dict[int, dict], seed: int) -> Dict[int, dict]:
     """Own experiment names per seed (cmp_s<seed>_...), paths rewired, manual_seed set."""
     out = copy.deepcopy(stages)
-    names = {opt['name']: f'cmp_s{seed}_{opt["name"]}' for opt in out.values()}
+    rename_runs(out, lambda name: f'cmp_s{seed}_{name}')
     for opt in out.values():
-        opt['name'] = names[opt['name']]
         opt['manual_seed'] = seed * 10 + opt.get('manual_seed', 0)
-        for key, value in list(opt['path'].items()):
-            if isinstance(value, str):
-                for old, new in names.items():
-                    value = value.replace(f'experiments/{old}/', f'experiments/{new}/')
-                opt['path'][key] = value
     return out
 
 
@@ -127,8 +121,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     metrics = ['psnr', 'ssim', 'psnr_teacher', 'niqe']
     header = ['method', 'PSNR vs GT', 'SSIM vs GT', 'PSNR vs teacher', 'NIQE']
     notes: List[str] = []
-    lpips = (pm.LPIPSMetric(args.lpips_weights) if args.lpips_weights
-             else pm.optional_metric(pm.LPIPSMetric, 'LPIPS', notes.append))
+    lpips = pm.build_metric(pm.LPIPSMetric, args.lpips_weights, notes.append)
     if lpips is not None:  # "keeps the teacher's look": LPIPS against the teacher's output
         pm.add_lpips(results, outputs, pairs, lpips, 'teacher')
         metrics += ['lpips', 'lpips_teacher']

@@ -86,9 +86,7 @@ def make_pair(gt: np.ndarray, degradation: str, seed: int, gt_folder: str, scale
     """A fixed, seeded (LR, GT) pair (RGB uint8) for a GT image (the GT is cropped to a multiple of scale)."""
     gt = gt[:gt.shape[0] - gt.shape[0] % scale, :gt.shape[1] - gt.shape[1] % scale]
     if degradation == 'bicubic':
-        from basicsr.utils.matlab_functions import imresize
-        lr = np.clip(np.round(imresize(gt.astype(np.float32) / 255., 1 / scale) * 255), 0, 255).astype(np.uint8)
-        return lr, gt
+        return rp.bicubic_lr(gt, scale), gt
     if degradation == 'realesrgan':
         return _realesrgan_pair(gt, seed, gt_folder, scale)
     raise ValueError(f'--degradation must be bicubic or realesrgan, got {degradation!r}')
@@ -128,14 +126,8 @@ def perceptual_metrics(args: argparse.Namespace, device: torch.device, notes: Li
     """(LPIPS, FID) metric objects or None each. A weights file given on the command line must exist (the
     run stops at once otherwise); without the flag the documented places are searched and a missing file
     becomes a note in the table."""
-    built = []
-    for flag_value, build, what in ((args.lpips_weights, pm.LPIPSMetric, 'LPIPS'),
-                                    (args.fid_inception, pm.FIDMetric, 'FID')):
-        if flag_value:
-            built.append(build(flag_value, device))
-        else:
-            built.append(pm.optional_metric(lambda build=build: build(None, device), what, notes.append))
-    return tuple(built)
+    return (pm.build_metric(pm.LPIPSMetric, args.lpips_weights, notes.append, device),
+            pm.build_metric(pm.FIDMetric, args.fid_inception, notes.append, device))
 
 
 def main(argv: Optional[List[str]] = None) -> int:

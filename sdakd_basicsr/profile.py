@@ -9,7 +9,6 @@ of one forward pass (CUDA: max_memory_allocated; CPU: growth of the peak RSS of 
 forward pass); and the teacher/student ratios. Weights are random: cost does not depend on them.
 """
 import argparse
-import resource
 import sys
 from typing import Dict, List, Optional
 
@@ -20,7 +19,7 @@ from torch import nn
 import sdakd_basicsr  # noqa: F401  (registration)
 from basicsr.archs import build_network
 
-from .tools.report import count_macs, markdown_table, profile_latency
+from .tools.report import count_macs, markdown_table, peak_memory_mib, profile_latency
 
 
 def _inputs(spec: dict, size: int, device) -> tuple:
@@ -43,38 +42,18 @@ def _cpu_peak_in_fresh_process(spec: dict, side: int, threads: int) -> float:
     args, kwargs = _inputs(spec, side, torch.device('cpu'))
     if hasattr(net, 'make_noise'):
         kwargs['noise'] = net.make_noise(1, device='cpu')
-    try:  # Linux: reset the peak-RSS mark, so that imports and the build do not hide the forward pass
-        with open('/proc/self/clear_refs', 'w') as f:
-            f.write('5')
-        before = _status_kib('VmRSS')
-        with torch.no_grad():
-            net(*args, **kwargs)
-        return (_status_kib('VmHWM') - before) / 1024
-    except OSError:
-        before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        with torch.no_grad():
-            net(*args, **kwargs)
-        return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024
+    return peak_memory_mib(lambda: _forward(net, args, kwargs), 'cpu')
 
 
-def _status_kib(field: str) -> int:
-    with open('/proc/self/status') as f:
-        for line in f:
-            if line.startswith(field + ':'):
-                return int(line.split()[1])
-    raise OSError(f'{field} not in /proc/self/status')
+def _forward(net: nn.Module, args, kwargs) -> None:
+    with torch.no_grad():
+        net(*args, **kwargs)
 
 
 def _peak_memory(net: nn.Module, args, kwargs, device, spec: dict, side: int) -> float:
     """MiB of peak memory during one forward pass (CUDA: allocator peak; CPU: RSS in a fresh process)."""
     if device.type == 'cuda':
-        with torch.no_grad():
-            torch.cuda.synchronize()
-            torch.cuda.reset_peak_memory_stats(device)
-            base = torch.cuda.memory_allocated(device)
-            net(*args, **kwargs)
-            torch.cuda.synchronize()
-        return (torch.cuda.max_memory_allocated(device) - base) / 2**20
+        return peak_memory_mib(lambda: _forward(net, args, kwargs), device)
     import multiprocessing
     with multiprocessing.get_context('spawn').Pool(1) as pool:
         return pool.apply(_cpu_peak_in_fresh_process, (spec, side, torch.get_num_threads()))

@@ -15,11 +15,9 @@ Every transformed stage gets its own experiment name, and the hand-off paths fol
 | student_d_only | (f) stage 3 without the teacher discriminator |
 """
 import copy
-import re
 from typing import Callable, Dict, List
 
 Stages = Dict[int, dict]
-TEACHER_D_KEYS = ('network_d_teacher', 'optim_d_teacher', 'gan_teacher_opt')
 
 
 def _drop(opt: dict, *keys: str) -> None:
@@ -54,6 +52,11 @@ def _with_teacher_d_from(opt: dict, donor: dict) -> None:
 
 def _without_student_d(opt: dict) -> None:
     _drop(opt, 'network_d', 'train.gan_opt', 'train.optim_d', 'path.pretrain_network_d')
+
+
+def _without_teacher_d(opt: dict) -> None:
+    _drop(opt, 'network_d_teacher', 'train.gan_teacher_opt', 'train.optim_d_teacher',
+          'path.pretrain_network_d_teacher', 'path.param_key_d_teacher')
 
 
 def sdakd(stages: Stages) -> Stages:
@@ -97,8 +100,7 @@ def conv1x1(stages: Stages) -> Stages:
 
 
 def student_d_only(stages: Stages) -> Stages:
-    _drop(stages[3], 'network_d_teacher', 'train.optim_d_teacher', 'train.gan_teacher_opt',
-          'path.pretrain_network_d_teacher', 'path.param_key_d_teacher')
+    _without_teacher_d(stages[3])
     stages[3]['sdakd']['adversarial'] = ['student']
     return stages
 
@@ -126,16 +128,21 @@ def apply_method(method: str, stages: Stages) -> Stages:
         return out
     first = min(differs)
     out = {s: opt for s, opt in out.items() if s >= first}
-    renamed = {opt['name']: f'{opt["name"]}_{method}' for opt in out.values()}
-    for opt in out.values():
+    rename_runs(out, lambda name: f'{name}_{method}')
+    return out
+
+
+def rename_runs(stages: Stages, new_name: Callable[[str], str]) -> None:
+    """Give every stage the experiment name ``new_name(name)`` and point the hand-off paths between them
+    (``experiments/<name>/...``) at the renamed runs; in place."""
+    renamed = {opt['name']: new_name(opt['name']) for opt in stages.values()}
+    for opt in stages.values():
         opt['name'] = renamed[opt['name']]
         for key, value in list(opt['path'].items()):
-            if not isinstance(value, str):
-                continue
-            for old, new in renamed.items():
-                value = re.sub(rf'experiments/{re.escape(old)}/', f'experiments/{new}/', value)
-            opt['path'][key] = value
-    return out
+            if isinstance(value, str):
+                for old, new in renamed.items():
+                    value = value.replace(f'experiments/{old}/', f'experiments/{new}/')
+                opt['path'][key] = value
 
 
 def stage_iterations(method_stages: List[int], budget: Dict[int, int]) -> Dict[int, int]:

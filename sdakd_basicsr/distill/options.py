@@ -8,7 +8,7 @@ import os
 import re
 from dataclasses import dataclass, field
 from os import path as osp
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from .stage_policy import StagePolicy, resolve_policy
 
@@ -169,8 +169,8 @@ def parse_sdakd_options(opt: dict) -> SDAKDOptions:
         teacher_fidelity=bool(values['teacher_fidelity']) and teacher_g is not None,
         check_finite=bool(values['check_finite']),
         truncate_teacher=bool(values['truncate_teacher']),
-        amp=_amp(values['amp']),
-        teacher_dtype=_teacher_dtype(values['teacher_dtype']),
+        amp=_choice('amp', values['amp'], (None, 'bf16', 'fp16')),
+        teacher_dtype=_choice('teacher_dtype', values['teacher_dtype'], ('fp32', 'bf16', 'fp16')),
         channels_last=_flag('channels_last', values['channels_last']),
         sharpen_gt_once=(policy.stage <= 1 if values['sharpen_gt_once'] is None
                          else _flag('sharpen_gt_once', values['sharpen_gt_once'])),
@@ -178,15 +178,10 @@ def parse_sdakd_options(opt: dict) -> SDAKDOptions:
         value_range=_value_range(values['value_range']))
 
 
-def _amp(value) -> Optional[str]:
-    if value not in (None, 'bf16', 'fp16'):
-        raise ValueError(f'sdakd.amp must be ~, bf16 or fp16, got {value!r}')
-    return value
-
-
-def _teacher_dtype(value) -> str:
-    if value not in ('fp32', 'bf16', 'fp16'):
-        raise ValueError(f'sdakd.teacher_dtype must be fp32, bf16 or fp16, got {value!r}')
+def _choice(key: str, value, allowed: Sequence[Optional[str]]):
+    if value not in allowed:
+        names = ['~' if a is None else a for a in allowed]
+        raise ValueError(f'sdakd.{key} must be {", ".join(names[:-1])} or {names[-1]}, got {value!r}')
     return value
 
 

@@ -14,6 +14,8 @@ from typing import Dict, List, Tuple
 import cv2
 import numpy as np
 
+from .report import bicubic_lr
+
 TRAIN_IMAGES = ('coffee', 'chelsea', 'rocket', 'immunohistochemistry', 'hubble_deep_field', 'retina', 'colorwheel',
                 'camera', 'brick', 'grass', 'gravel', 'moon', 'clock', 'coins')
 HELD_OUT_IMAGES = ('astronaut', 'stereo_motorcycle')
@@ -29,12 +31,6 @@ def _load(name: str) -> np.ndarray:
     if img.ndim == 2:
         img = np.repeat(img[..., None], 3, axis=2)
     return np.ascontiguousarray(img[..., :3]).astype(np.uint8)
-
-
-def _lr(gt_rgb: np.ndarray) -> np.ndarray:
-    from basicsr.utils.matlab_functions import imresize
-    lr = imresize(gt_rgb.astype(np.float32) / 255., 1 / SCALE)
-    return np.clip(np.round(lr * 255), 0, 255).astype(np.uint8)
 
 
 def _write(path: str, rgb: np.ndarray) -> None:
@@ -64,7 +60,7 @@ def prepare_demo_data(out: str, tile: int = 192) -> Dict[str, str]:
                 continue
             fname = f'{name}_{y:04d}_{x:04d}.png'
             _write(osp.join(folders['train_gt'], fname), crop)
-            _write(osp.join(folders['train_lq'], fname), _lr(crop))
+            _write(osp.join(folders['train_lq'], fname), bicubic_lr(crop, SCALE))
             lines.append(f'{fname} ({tile},{tile},3)')
     with open(meta, 'w') as f:
         f.write('\n'.join(lines) + '\n')
@@ -73,7 +69,7 @@ def prepare_demo_data(out: str, tile: int = 192) -> Dict[str, str]:
         h, w = (d - d % SCALE for d in img.shape[:2])
         img = img[:h, :w]
         _write(osp.join(folders['heldout_gt'], f'{name}.png'), img)
-        _write(osp.join(folders['heldout_lq'], f'{name}.png'), _lr(img))
+        _write(osp.join(folders['heldout_lq'], f'{name}.png'), bicubic_lr(img, SCALE))
     open(done, 'w').close()
     return dict(folders, meta_info=meta)
 

@@ -1,4 +1,4 @@
-"""LPIPS and FID for ``evaluate``, computed only from weights that are on disk (they cannot be downloaded
+"""LPIPS and FID for ``evaluate`` and ``compare``, computed only from weights that are on disk (they cannot be downloaded
 offline, and a metric from random weights would be meaningless).
 
 * LPIPS (AlexNet, v0.1): the ``lpips`` package supplies the linear heads (bundled in its wheel); the AlexNet
@@ -6,8 +6,8 @@ offline, and a metric from random weights would be meaningless).
 * FID: basicsr's FID-Inception (pool3, 2048-d, inputs resized to 299x299) from
   ``pt_inception-2015-12-05-6726825d.pth``; Frechet distance by ``basicsr.metrics.fid.calculate_fid``.
 
-``find_weights`` looks in the documented places; ``lpips_metric`` / ``fid_metric`` raise
-``FileNotFoundError`` naming the file, the folder to put it in and its download URL.
+``find_weights`` looks in the documented places; ``LPIPSMetric`` / ``FIDMetric`` raise ``FileNotFoundError``
+naming the file, the folder to put it in and its download URL; ``build_metric`` turns that into a note.
 """
 import contextlib
 import warnings
@@ -16,6 +16,8 @@ from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
+
+from .report import to_tensor
 
 
 LPIPS_BACKBONE = 'alexnet-owt-7be5be79.pth'
@@ -58,6 +60,7 @@ def _resolve(given: Optional[str], file_name: str, what: str, url: str, flag: st
 
 class LPIPSMetric:
     """LPIPS (AlexNet, linear heads v0.1) between RGB images in [0, 1]; lower is closer."""
+    name = 'LPIPS'
 
     def __init__(self, backbone_path: Optional[str] = None, device='cpu') -> None:
         try:
@@ -91,9 +94,7 @@ class LPIPSMetric:
     @torch.no_grad()
     def __call__(self, image: np.ndarray, reference: np.ndarray) -> float:
         """HxWx3 uint8 RGB images of the same size."""
-        a, b = (torch.from_numpy(x.astype(np.float32) / 255.).permute(2, 0, 1)[None].to(self.device)
-                for x in (image, reference))
-        return float(self.net(a, b, normalize=True).item())
+        return float(self.net(to_tensor(image, self.device), to_tensor(reference, self.device), normalize=True).item())
 
 
 @contextlib.contextmanager
@@ -111,6 +112,7 @@ def _basicsr_fid_weights(path: str):
 
 class FIDMetric:
     """FID between two sets of RGB images in [0, 1] (any sizes: the network resizes them to 299x299)."""
+    name = 'FID'
 
     def __init__(self, inception_path: Optional[str] = None, device='cpu') -> None:
         from basicsr.archs.inception import InceptionV3
@@ -125,8 +127,7 @@ class FIDMetric:
     def features(self, images: Sequence[np.ndarray]) -> np.ndarray:
         rows = []
         for img in images:
-            x = torch.from_numpy(img.astype(np.float32) / 255.).permute(2, 0, 1)[None].to(self.device)
-            rows.append(self.net(x)[0].view(1, -1).cpu().numpy())
+            rows.append(self.net(to_tensor(img, self.device))[0].view(1, -1).cpu().numpy())
         return np.concatenate(rows, 0).astype(np.float64)
 
     @staticmethod
@@ -173,14 +174,18 @@ def fid_protocol(count: int, reference: str) -> str:
             f'resize to 299x299, reference set: {reference}.{caveat}')
 
 
-def optional_metric(build: Callable[[], object], what: str, log: Callable[[str], None]) -> Optional[object]:
-    """``build()`` or None with a note saying why the metric is missing (weights or package absent)."""
+def build_metric(metric_class: type, given: Optional[str], log: Callable[[str], None], device='cpu'):
+    """``metric_class`` (LPIPSMetric or FIDMetric) from a weights file. A file named on the command line
+    (``given``) must exist: the run stops at once otherwise. Without one the documented places are searched,
+    and a missing file or package becomes a note (``log``) and None: never a silent skip."""
+    if given:
+        return metric_class(given, device)
     try:
-        return build()
+        return metric_class(None, device)
     except (FileNotFoundError, ImportError) as err:
-        log(f'{what} not computed: {err}')
+        log(f'{metric_class.name} not computed: {err}')
         return None
 
 
-__all__ = ['LPIPSMetric', 'FIDMetric', 'find_weights', 'fid_protocol', 'optional_metric', 'search_dirs',
+__all__ = ['LPIPSMetric', 'FIDMetric', 'build_metric', 'find_weights', 'fid_protocol', 'search_dirs',
            'LPIPS_BACKBONE', 'FID_INCEPTION']

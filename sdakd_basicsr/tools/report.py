@@ -37,6 +37,12 @@ def to_image(t: Tensor) -> np.ndarray:
     return (t[0].detach().float().clamp(0, 1).permute(1, 2, 0).cpu().numpy() * 255).round().astype(np.uint8)
 
 
+def bicubic_lr(rgb: np.ndarray, scale: int) -> np.ndarray:
+    """MATLAB-style bicubic downscaling by ``scale`` of an HxWx3 uint8 image, rounded back to uint8."""
+    from basicsr.utils.matlab_functions import imresize
+    return np.clip(np.round(imresize(rgb.astype(np.float32) / 255., 1 / scale) * 255), 0, 255).astype(np.uint8)
+
+
 TEACHER_RRDBNET = dict(num_in_ch=3, num_out_ch=3, num_feat=64, num_block=23, num_grow_ch=32)  # x4plus
 
 
@@ -163,6 +169,45 @@ def profile_latency(net: nn.Module, x: Tensor, repeats: int = 5, warmup: int = 1
             if i >= warmup:
                 times.append(time.perf_counter() - start)
     return statistics.median(times)
+
+
+def _status_kib(field: str) -> int:
+    with open('/proc/self/status') as f:
+        for line in f:
+            if line.startswith(field + ':'):
+                return int(line.split()[1])
+    raise OSError(f'{field} not in /proc/self/status')
+
+
+def peak_memory_mib(fn: Callable[[], object], device, trim_heap: bool = False) -> float:
+    """Peak memory growth (MiB) while ``fn()`` runs. CUDA: the allocator's peak over what was allocated before.
+    CPU: the peak-RSS growth (Linux: the mark is reset first, so earlier work does not hide this call; with
+    ``trim_heap`` freed heap is returned to the OS first, so that reusing it does not hide the call's needs;
+    elsewhere ru_maxrss, which only shows growth beyond the process's earlier peak)."""
+    device = torch.device(device)
+    if device.type == 'cuda':
+        torch.cuda.synchronize(device)
+        base = torch.cuda.memory_allocated(device)
+        torch.cuda.reset_peak_memory_stats(device)
+        fn()
+        torch.cuda.synchronize(device)
+        return (torch.cuda.max_memory_allocated(device) - base) / 2**20
+    try:
+        if trim_heap:
+            import ctypes
+            import gc
+            gc.collect()
+            ctypes.CDLL('libc.so.6').malloc_trim(0)
+        with open('/proc/self/clear_refs', 'w') as f:
+            f.write('5')  # resets VmHWM to the current RSS
+        base = _status_kib('VmRSS')
+        fn()
+        return (_status_kib('VmHWM') - base) / 1024
+    except OSError:
+        import resource
+        base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        fn()
+        return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024
 
 
 _ITER_LINE = re.compile(r'iter:\s*([\d,]+).*?\]\s*\[eta[^\]]*\]\s*(.*)$')
