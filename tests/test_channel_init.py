@@ -53,4 +53,5 @@ def test_channels_are_ranked_by_activation_not_position():
 def test_depth_mismatch_is_rejected():
     teacher, _ = nets(4, 2)
     with pytest.raises(ValueError, match='same depth'):
-        init_student_from_teacher(teacher, RRDBNet(3, 3, num_feat=4, num_block=1, num_grow_ch=2), torch.rand(1, 3, 8, 8))
+        student = RRDBNet(3, 3, num_feat=4, num_block=1, num_grow_ch=2)
+        init_student_from_teacher(teacher, student, torch.rand(1, 3, 8, 8))

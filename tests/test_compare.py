@@ -1,6 +1,6 @@
 """The comparison harness's plan: shared stages, equal budgets, per-seed names (its runs are not repeated
 here: they need the real teacher; see README for a measured run)."""
-from sdakd_basicsr.compare import final_checkpoint, plan
+from sdakd_basicsr.tools.compare import final_checkpoint, plan
 
 BUDGET = {0: 10, 1: 60, 2: 20, 3: 20}
 

@@ -11,6 +11,7 @@ from sdakd_basicsr import compat
 
 def test_functional_tensor_alias_lets_basicsr_import():
     import torchvision.transforms._functional_tensor as new_module
+
     import basicsr.data.degradations as degradations
     assert sys.modules['torchvision.transforms.functional_tensor'] is new_module
     assert degradations.rgb_to_grayscale is new_module.rgb_to_grayscale
@@ -18,8 +19,9 @@ def test_functional_tensor_alias_lets_basicsr_import():
 
 def test_basicsr_realesrgan_model_runs_its_synthesis_on_cpu(workdir):
     """basicsr's own RealESRGANModel (not ours): DiffJPEG/USMSharp/queue built on the model's device."""
-    from basicsr.utils.registry import MODEL_REGISTRY
     from helpers import prepared, tiny_options, train_batch
+
+    from basicsr.utils.registry import MODEL_REGISTRY
     opt = tiny_options(2, **{'path.pretrain_network_g': None})
     opt['queue_size'] = 2
     real = MODEL_REGISTRY.get('RealESRGANModel_basicsr')(prepared(opt))
@@ -69,8 +71,9 @@ def test_local_rank_flag_is_normalised(monkeypatch):
 
 def _offline(monkeypatch, tmp_path):
     """No hub cache and no network, whatever machine runs the test."""
-    import torch.hub
     from urllib.error import URLError
+
+    import torch.hub
     monkeypatch.setenv('TORCH_HOME', str(tmp_path / 'torch_home'))
 
     def refuse(*args, **kwargs):
@@ -108,11 +111,13 @@ def _tiny_vgg_file(path, vgg_type):
 def test_vgg_weights_from_a_local_file_per_vgg_type(tmp_path, monkeypatch):
     """basicsr loads its vgg19 file for every VGG type; we load the file that belongs to the type."""
     from basicsr.losses.basic_loss import PerceptualLoss
+
     from sdakd_basicsr.losses import VGGPerceptualLoss
+    from sdakd_basicsr.losses.perceptual_loss import vgg_weights_filename
     _offline(monkeypatch, tmp_path)
     monkeypatch.chdir(tmp_path)
     os.makedirs('experiments/pretrained_models')
-    state16 = _tiny_vgg_file(osp.join('experiments/pretrained_models', compat.vgg_weights_filename('vgg16')), 'vgg16')
+    state16 = _tiny_vgg_file(osp.join('experiments/pretrained_models', vgg_weights_filename('vgg16')), 'vgg16')
     _tiny_vgg_file('experiments/pretrained_models/vgg19-dcbb9e9d.pth', 'vgg19')
     loss = PerceptualLoss({'conv4_3': 1.0}, vgg_type='vgg16')  # GCFSR's perceptual layer
     assert torch.equal(loss.vgg.vgg_net.conv1_1.weight, state16['features.0.weight'])
@@ -173,6 +178,7 @@ def test_distributed_backend_follows_the_options_and_falls_back_to_gloo_on_cpu(m
 def test_cpu_models_are_wrapped_without_cuda_device_ids(monkeypatch):
     import torch.distributed as dist
     from torch.nn.parallel import DistributedDataParallel
+
     from basicsr.models.base_model import BaseModel
     monkeypatch.setenv('MASTER_ADDR', '127.0.0.1')
     monkeypatch.setenv('MASTER_PORT', '29533')

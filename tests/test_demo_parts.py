@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from helpers import REPO, write_images
 
 from basicsr.archs.rrdbnet_arch import RRDBNet
 
-from helpers import REPO, write_images
-from sdakd_basicsr.tools import report as rp
-from sdakd_basicsr.tools.demo_data import HELD_OUT_IMAGES, prepare_demo_data
+from sdakd_basicsr.data.demo_images import HELD_OUT_IMAGES, prepare_demo_data
+from sdakd_basicsr.metrics import cost, images, quality, reporting
 
 
 def test_demo_data_has_meta_info_lr_pairs_and_disjoint_held_out_images(tmp_path):
@@ -43,7 +43,8 @@ def test_crop_dataset_uses_the_configured_size_and_lists_the_folder(tmp_path):
     ds = build_dataset(opt)
     assert len(ds) == 3
     item = ds[0]
-    assert item['gt'].shape == (3, 96, 96) and item['kernel1'].shape == (21, 21) and item['sinc_kernel'].shape == (21, 21)
+    assert item['gt'].shape == (3, 96, 96)
+    assert item['kernel1'].shape == (21, 21) and item['sinc_kernel'].shape == (21, 21)
     opt['crop_pad_size'] = 200  # larger than the images: reflect-padded up to the size
     assert build_dataset(opt)[1]['gt'].shape == (3, 200, 200)
 
@@ -53,7 +54,7 @@ def test_crop_dataset_uses_the_configured_size_and_lists_the_folder(tmp_path):
                                                           (16, 8, 1.13e6, 0.005e6), (8, 4, 0.28e6, 0.005e6)])
 def test_mac_count_matches_the_reference_table(feat, grow, macs_per_px, tol):
     net = RRDBNet(3, 3, num_feat=feat, num_block=23, num_grow_ch=grow)
-    assert rp.count_macs(net, torch.rand(1, 3, 8, 8)) / 64 == pytest.approx(macs_per_px, abs=tol)
+    assert cost.count_macs(net, torch.rand(1, 3, 8, 8)) / 64 == pytest.approx(macs_per_px, abs=tol)
 
 
 def test_evaluate_reports_fidelity_to_the_teacher_and_skips_niqe_on_small_images():
@@ -63,8 +64,8 @@ def test_evaluate_reports_fidelity_to_the_teacher_and_skips_niqe_on_small_images
     gt = rng.integers(0, 255, (32, 32, 3), dtype=np.uint8)
     lr = gt[::4, ::4].copy()
     messages = []
-    res = rp.evaluate({'bicubic': rp.bicubic(4), 'teacher': rp.network(teacher)}, [('x.png', lr, gt)],
-                      log=messages.append)
+    res = quality.evaluate({'bicubic': quality.bicubic(4), 'teacher': quality.network(teacher)}, [('x.png', lr, gt)],
+                           log=messages.append)
     assert res['teacher']['psnr_teacher'] == float('inf')
     assert 0 < res['bicubic']['psnr_teacher'] < 60 and 0 < res['bicubic']['ssim'] <= 1
     assert np.isnan(res['bicubic']['niqe']) and any('NIQE skipped' in m for m in messages)
@@ -79,17 +80,17 @@ def test_parse_train_log_and_plot(tmp_path):
         '2026-11-24 06:45:57,687 INFO: [sdakd..][epoch:  0, iter:   1,020, lr:(1.000e-04,)] [eta: 0:00:10, '
         'time (data): 2.089 (0.007)] l_g_pix: 4.0e-02 l_ds_real: 6.0e-01 out_ds_fake: -2.5e-02 \n'
         'unrelated line\n')
-    series = rp.parse_train_log(str(log))
+    series = reporting.parse_train_log(str(log))
     assert series['l_g_pix'] == [(10, 0.05), (1020, 0.04)] and series['out_ds_fake'][1] == (1020, -0.025)
     out = tmp_path / 'curves.png'
-    rp.plot_curves(series, 'stage 2', str(out))
+    reporting.plot_curves(series, 'stage 2', str(out))
     assert out.stat().st_size > 1000
 
 
 def test_comparison_grid(tmp_path):
     import cv2
     panels = [(name, np.full((40, 50, 3), i * 40, np.uint8)) for i, name in enumerate(['LR', 'bicubic', 'GT'])]
-    rp.comparison_grid(panels, str(tmp_path / 'grid.png'))
+    images.comparison_grid(panels, str(tmp_path / 'grid.png'))
     img = cv2.imread(str(tmp_path / 'grid.png'))
     assert img.shape == (40 + 22, 3 * 50 + 2 * 4, 3)
 
@@ -102,6 +103,7 @@ def test_demo_option_files_are_wired_stage_to_stage(workdir):
     assert policies[0].trained_networks == ('net_d_teacher', )
     assert opts[1]['sdakd']['init_student_from_teacher'] is True
     assert opts[2]['path']['pretrain_network_g'] == 'experiments/sdakd_demo_stage1/models/net_g_latest.pth'
-    assert opts[3]['path']['pretrain_network_d_teacher'] == 'experiments/sdakd_demo_stage0/models/net_d_teacher_latest.pth'
-    assert opts[3]['path']['pretrain_network_adapters'] == 'experiments/sdakd_demo_stage2/models/net_adapters_latest.pth'
+    paths = opts[3]['path']
+    assert paths['pretrain_network_d_teacher'] == 'experiments/sdakd_demo_stage0/models/net_d_teacher_latest.pth'
+    assert paths['pretrain_network_adapters'] == 'experiments/sdakd_demo_stage2/models/net_adapters_latest.pth'
     assert {o['network_g']['num_feat'] for o in opts.values()} == {16}

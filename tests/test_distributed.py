@@ -9,7 +9,6 @@ from os import path as osp
 
 import pytest
 import torch
-
 from helpers import REPO, tiny_options, write_images, write_options
 
 
@@ -21,8 +20,8 @@ def free_port():
 
 def deterministic(stage, name):
     """Paired data the size of the crop, no flips: every process sees exactly the same pixels."""
-    opt = tiny_options(stage, total_iter=2, val=True, **{'path.pretrain_network_g': None, 'path.pretrain_network_d': None,
-                                               'path.pretrain_network_adapters': None})
+    no_pretrained = {f'path.pretrain_network_{net}': None for net in ('g', 'd', 'adapters')}
+    opt = tiny_options(stage, total_iter=2, val=True, **no_pretrained)
     opt.update(name=name, high_order_degradation=False, manual_seed=0, dist_params={'backend': 'gloo', 'port': 0})
     opt['datasets']['train'] = dict(name='pairs', type='PairedImageDataset', dataroot_gt='datasets/val/gt',
                                     dataroot_lq='datasets/val/lq', filename_tmpl='{}', io_backend={'type': 'disk'},
@@ -99,7 +98,8 @@ def test_two_gloo_processes_match_one_process_with_the_same_global_batch(workdir
         update = torch.cat([(state[k] - ref_init[net][k]).flatten() for k in params])
         diff = torch.cat([(ranks[0][net][k] - state[k]).flatten() for k in params])
         assert update.norm() > 0, f'{net} did not train'
-        assert diff.norm() < 1e-4 * update.norm(), f'{net}: 2 ranks vs 1 process differ by {diff.norm() / update.norm():.3f}'
+        assert diff.norm() < 1e-4 * update.norm(), \
+            f'{net}: 2 ranks vs 1 process differ by {diff.norm() / update.norm():.3f}'
     assert osp.isfile(f'experiments/ddp_run{stage}/models/net_g_latest.pth')
     # validation ran on rank 0 only (one log, one block per validation: at iteration 2 and after training)
     # and, with the same weights, reports what the 1-process run reports

@@ -4,12 +4,12 @@ from os import path as osp
 import numpy as np
 import pytest
 import torch
+from helpers import write_images, write_options
 
 from basicsr.archs.rrdbnet_arch import RRDBNet
 
-from helpers import write_images, write_options
-from sdakd_basicsr.evaluate import main, make_pair, tiled
-from sdakd_basicsr.tools import perceptual_metrics as pm
+from sdakd_basicsr.metrics import perceptual as pm
+from sdakd_basicsr.tools.evaluate import main, make_pair, tiled
 
 
 def tiny(path, feat, grow, seed):
@@ -103,7 +103,8 @@ def random_fid_inception_file(path):
 def test_lpips_loads_the_local_backbone_and_orders_distortions(tmp_path, no_weights_anywhere):
     state = random_alexnet_file(tmp_path / pm.LPIPS_BACKBONE)
     metric = pm.LPIPSMetric(str(tmp_path / pm.LPIPS_BACKBONE))
-    assert torch.equal(getattr(metric.net.net.slice5, '10').weight, state['features.10.weight'])  # the file, not random init
+    # the file, not random init
+    assert torch.equal(getattr(metric.net.net.slice5, '10').weight, state['features.10.weight'])
     rng = np.random.default_rng(0)
     img = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
     noisy = [np.clip(img + rng.normal(0, s, img.shape), 0, 255).astype(np.uint8) for s in (8, 40)]
@@ -128,7 +129,8 @@ def test_lpips_and_fid_bad_inputs_name_the_file(tmp_path, no_weights_anywhere, m
         pm.LPIPSMetric(str(tmp_path / 'other.pth'))
     write_images(str(tmp_path / 'gt'), 1, 16)
     with pytest.raises(FileNotFoundError, match='--fid-inception'):  # an explicit flag stops the run at once
-        main(['--gt', str(tmp_path / 'gt'), '--fid-inception', str(tmp_path / 'nope.pth'), '--out', str(tmp_path / 'o')])
+        main(['--gt', str(tmp_path / 'gt'), '--fid-inception', str(tmp_path / 'nope.pth'),
+              '--out', str(tmp_path / 'o')])
 
 
 def test_evaluate_reports_lpips_and_fid_with_local_weights(tmp_path, no_weights_anywhere):
@@ -147,5 +149,6 @@ def test_evaluate_reports_lpips_and_fid_with_local_weights(tmp_path, no_weights_
     rows = {r['generator']: r for r in __import__('csv').DictReader(open(out / 'results.csv'))}
     assert float(rows['teacher']['lpips_teacher']) == 0 and float(rows['bicubic']['lpips_teacher']) > 0
     assert float(rows['bicubic']['lpips']) > 0 and float(rows['bicubic']['fid']) > 0
-    gts = [pm.np.ascontiguousarray(__import__('cv2').imread(str(p))[..., ::-1]) for p in sorted((tmp_path / 'gt').iterdir())]
+    gts = [pm.np.ascontiguousarray(__import__('cv2').imread(str(p))[..., ::-1])
+           for p in sorted((tmp_path / 'gt').iterdir())]
     assert abs(fid(gts, gts)) < 1e-3  # identical sets

@@ -3,7 +3,6 @@ import importlib.util
 
 import pytest
 import torch
-
 from helpers import STUDENT_G, build, write_options
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec('onnxruntime') is None, reason='onnxruntime not installed')
@@ -19,20 +18,20 @@ def student_option_file(tmp_path):
 
 
 def test_export_has_dynamic_shapes_and_matches_pytorch(tmp_path, capsys):
-    from sdakd_basicsr.export import main
+    from sdakd_basicsr.tools.export import main
     status = main(['-opt', student_option_file(tmp_path), '--out', str(tmp_path / 'student.onnx')])
     out = capsys.readouterr().out
     assert status == 0, out
     values = [float(line.split('=')[1].split('dB')[0]) for line in out.splitlines() if line.startswith('parity on')]
     assert len(values) == 2 and min(values) >= 50  # two input sizes through one exported graph
-    import onnxruntime as ort
     import numpy as np
+    import onnxruntime as ort
     session = ort.InferenceSession(str(tmp_path / 'student.onnx'), providers=['CPUExecutionProvider'])
     assert session.run(None, {'lr': np.random.rand(3, 3, 10, 14).astype(np.float32)})[0].shape == (3, 3, 40, 56)
 
 
 def test_export_errors(tmp_path):
-    from sdakd_basicsr.export import main
+    from sdakd_basicsr.tools.export import main
     path = write_options({'network_g': dict(STUDENT_G), 'path': {}}, str(tmp_path / 'x.yml'))
     with pytest.raises(KeyError, match='no weights'):
         main(['-opt', path, '--out', str(tmp_path / 'x.onnx')])

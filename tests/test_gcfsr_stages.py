@@ -6,8 +6,8 @@ from os import path as osp
 import pytest
 import torch
 import yaml
-
 from helpers import REPO, build_model_from, run_train, write_images
+
 from sdakd_basicsr.archs.gcfsr_arch import GCFSR, GCFSR_blind
 
 T_NARROW, S_NARROW, STYLE = 1 / 16, 1 / 32, 32  # teacher 32 channels, student 16, style size 32
@@ -42,7 +42,8 @@ def tiny(variant, stage, total_iter=2, **extra):
     opt['datasets']['train'].update(dataroot_gt='datasets/faces', out_size=32, downsample_list=[4, 8], cond_norm=8.,
                                     num_worker_per_gpu=0, batch_size_per_gpu=2, prefetch_mode=None, pin_memory=False)
     opt['datasets']['val'] = dict(name='face_val', type='GCFSRFaceValDataset', dataroot_lq='datasets/face_val/x8',
-                                  dataroot_gt='datasets/face_val/gt', out_size=32, cond_norm=8., io_backend={'type': 'disk'})
+                                  dataroot_gt='datasets/face_val/gt', out_size=32, cond_norm=8.,
+                                  io_backend={'type': 'disk'})
     if 'perceptual_opt' in opt['train']:
         opt['train']['perceptual_opt']['vgg_weights'] = 'random'
     opt['train'].update(total_iter=total_iter, net_d_reg_every=2)

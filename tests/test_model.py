@@ -3,7 +3,6 @@ import copy
 
 import pytest
 import torch
-
 from helpers import DELETE, TEACHER_D_FILE, TEACHER_G_FILE, build, build_model_from, tiny_options, train_batch
 
 NO_PREV = {'path.pretrain_network_g': None, 'path.pretrain_network_d': None, 'path.pretrain_network_adapters': None}
@@ -181,13 +180,12 @@ def test_teacher_stops_at_its_last_tap_when_its_output_is_not_needed(workdir):
     model = build_model_from(opt)
     hr_calls = count_forwards(model.net_g_teacher.conv_hr)
     model.feed_data(train_batch(opt))
-    model._draw_noise(model.lq.shape[0])
-    assert model._teacher_forward(need_output=False) is None
-    cut = [f.clone() for f in model.teacher_taps.collect()]
+    assert model.teacher_side.forward(model.lq, None, None, need_output=False) is None
+    cut = [f.clone() for f in model.teacher_side.teacher_taps.collect()]
     assert hr_calls == []  # the HR-resolution convolutions did not run
-    out = model._teacher_forward(need_output=True)
+    out = model.teacher_side.forward(model.lq, None, None, need_output=True)
     assert out is not None and len(hr_calls) == 1
-    assert all(torch.equal(a, b) for a, b in zip(cut, model.teacher_taps.collect()))  # same features
+    assert all(torch.equal(a, b) for a, b in zip(cut, model.teacher_side.teacher_taps.collect()))  # same features
     model.optimize_parameters(1)
     assert len(hr_calls) == 1 and 'l_g_fmd' in model.log_dict
 
@@ -205,7 +203,8 @@ def test_teacher_runs_whole_with_output_distillation_or_when_truncation_is_off(w
 def test_mixed_precision_trains_every_network_in_fp32_weights(workdir, amp):
     opt = stage_opts(3, **{'sdakd.amp': amp})
     model = build_model_from(opt)
-    before = {k: copy.deepcopy(getattr(model, k).state_dict()) for k in ('net_g', 'net_d', 'net_d_teacher', 'net_adapters')}
+    before = {k: copy.deepcopy(getattr(model, k).state_dict())
+              for k in ('net_g', 'net_d', 'net_d_teacher', 'net_adapters')}
     low = torch.bfloat16 if amp == 'bf16' else torch.float16
     seen = []
     model.net_g.register_forward_hook(lambda m, i, out: seen.append(out.dtype))
@@ -216,7 +215,7 @@ def test_mixed_precision_trains_every_network_in_fp32_weights(workdir, amp):
         assert all(v.dtype == torch.float32 for v in after.values() if v.is_floating_point())
         assert any(not torch.equal(state[k], after[k]) for k in state), key
     assert all(torch.isfinite(torch.tensor(v)) for v in model.log_dict.values())
-    assert bool(model._scalers) is (amp == 'fp16') and len(model._scalers) == (3 if amp == 'fp16' else 0)
+    assert len(model.precision.scalers) == (3 if amp == 'fp16' else 0)
 
 
 def test_unknown_amp_mode(workdir):
@@ -234,13 +233,13 @@ def test_half_precision_teacher_hands_on_fp32_features_outside_autograd(workdir)
     model.feed_data(train_batch(opt, seed=1))
     reference.lq = model.lq.clone()  # the synthesis is random: the same LR for both
     for m in (model, reference):
-        m._teacher_forward(need_output=False)
+        m.teacher_side.forward(m.lq, None, None, need_output=False)
     assert ran_in == [torch.bfloat16]
-    half, full = model.teacher_taps.collect(), reference.teacher_taps.collect()
+    half, full = model.teacher_side.teacher_taps.collect(), reference.teacher_side.teacher_taps.collect()
     for h, f in zip(half, full):
         assert h.dtype == torch.float32 and not h.requires_grad and h.grad_fn is None
         assert (h - f).norm() < 0.02 * f.norm()  # bf16 rounding, not a different network
-    out = model._teacher_forward(need_output=True)
+    out = model.teacher_side.forward(model.lq, None, None, need_output=True)
     assert out.dtype == torch.float32
     run_iters(model, opt, 2)  # trains: the student and adapters stay fp32
     assert all(p.dtype == torch.float32 for p in model.net_g.parameters())
@@ -251,8 +250,8 @@ def test_teacher_activations_stay_out_of_autograd(workdir):
     opt = stage_opts(2, **{'train.kd_opt.loss_weight': 1.0})
     model = build_model_from(opt)
     model.feed_data(train_batch(opt, seed=1))
-    out = model._teacher_forward(need_output=True)
-    assert out.grad_fn is None and all(f.grad_fn is None for f in model.teacher_taps.collect())
+    out = model.teacher_side.forward(model.lq, None, None, need_output=True)
+    assert out.grad_fn is None and all(f.grad_fn is None for f in model.teacher_side.teacher_taps.collect())
 
 
 def test_channels_last_trains_like_the_default_layout(workdir):
@@ -288,19 +287,19 @@ def test_fp16_grad_scaler_state_is_saved_and_resumed(workdir):
     model = build_model_from(opt)
     run_iters(model, opt, 1)
     for i, optimizer in enumerate(model.optimizers):  # distinct, non-default scales
-        model._scalers[id(optimizer)].update(new_scale=2.0 ** (4 + i))
+        model.precision.scalers[id(optimizer)].update(new_scale=2.0 ** (4 + i))
     model.save_training_state(0, 1)
     state = torch.load(os.path.join(model.opt['path']['training_states'], '1.state'))
     assert [s['scale'] for s in state['grad_scalers']] == [16.0, 32.0, 64.0]
     resumed = build_model_from(opt)
     resumed.resume_training(state)
-    assert [resumed._scalers[id(o)].get_scale() for o in resumed.optimizers] == [16.0, 32.0, 64.0]
+    assert [resumed.precision.scalers[id(o)].get_scale() for o in resumed.optimizers] == [16.0, 32.0, 64.0]
     plain = build_model_from(stage_opts(3))
     run_iters(plain, stage_opts(3), 1)
     plain.save_training_state(0, 1)
     fresh = build_model_from(opt)
     fresh.resume_training(torch.load(os.path.join(plain.opt['path']['training_states'], '1.state')))  # warns
-    assert [fresh._scalers[id(o)].get_scale() for o in fresh.optimizers] == [65536.0] * 3
+    assert [fresh.precision.scalers[id(o)].get_scale() for o in fresh.optimizers] == [65536.0] * 3
 
 
 @pytest.mark.parametrize('stage,once', [(1, True), (2, False), (2, True)])

@@ -7,7 +7,7 @@ import torch
 
 from basicsr.archs.rrdbnet_arch import RRDBNet
 
-from sdakd_basicsr.tools import ncnn_convert as nc
+from sdakd_basicsr.deploy import ncnn as nc
 
 CONFIG = dict(num_in_ch=3, num_out_ch=3, num_feat=8, num_block=2, num_grow_ch=4, scale=4)
 
@@ -42,7 +42,8 @@ def test_cli_writes_a_params_ema_checkpoint(tmp_path, capsys):
     param, bin_ = tmp_path / 'm.param', tmp_path / 'm.bin'
     nc.write_rrdbnet_ncnn(tiny().state_dict(), CONFIG, param, bin_)
     out = tmp_path / 'out' / 'teacher.pth'
-    nc.main(['--param', str(param), '--bin', str(bin_), '--out', str(out)])
+    from sdakd_basicsr.tools.ncnn_convert import main
+    main(['--param', str(param), '--bin', str(bin_), '--out', str(out)])
     ckpt = torch.load(out)
     assert list(ckpt) == ['params_ema']
     RRDBNet(**CONFIG).load_state_dict(ckpt['params_ema'], strict=True)

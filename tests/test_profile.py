@@ -5,7 +5,7 @@ import torch
 from basicsr.archs.discriminator_arch import UNetDiscriminatorSN
 
 from sdakd_basicsr.archs.gcfsr_arch import GCFSR, StyleGAN2Discriminator_no_std
-from sdakd_basicsr.tools.report import count_macs
+from sdakd_basicsr.metrics.cost import count_macs
 
 
 def meta_macs(build, *shape_args, **kwargs):
@@ -32,7 +32,8 @@ def test_unet_discriminator_macs_match_the_reference_table(feat, macs):
 
 def test_profile_command_reports_costs_and_ratios(workdir, capsys):
     from helpers import tiny_options, write_options
-    from sdakd_basicsr.profile import main
+
+    from sdakd_basicsr.tools.profile import main
     path = write_options(tiny_options(3), 'options/tiny_stage3.yml')
     main(['-opt', path, '--size', '16', '--d-size', '32', '--repeats', '2', '--discriminators', '--device', 'cpu'])
     out = capsys.readouterr().out
@@ -42,4 +43,4 @@ def test_profile_command_reports_costs_and_ratios(workdir, capsys):
     ratio = float(rows['teacher G / student G'].split('|')[5].strip().rstrip('x'))
     assert 2.5 < ratio < 4.5
     assert 'MiB' in rows['student G'] and 'ms' in rows['student G']
-    assert 'CPU threads' in out and 'command: python -m sdakd_basicsr.profile' in out
+    assert 'CPU threads' in out and 'command: python -m sdakd_basicsr.tools.profile' in out

@@ -3,7 +3,6 @@ import sys
 
 import pytest
 import yaml
-
 from helpers import REPO
 
 sys.path.insert(0, os.path.join(REPO, 'scripts'))

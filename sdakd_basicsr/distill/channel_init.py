@@ -52,7 +52,8 @@ def channel_scores(teacher: RRDBNet, inputs: Tensor) -> Dict[str, Tensor]:
             rdb = getattr(block, f'rdb{r}')
             handles.append(rdb.register_forward_hook(stats.hook('trunk')))
             for c in range(1, 5):
-                handles.append(getattr(rdb, f'conv{c}').register_forward_hook(stats.hook(f'body.{b}.rdb{r}.g{c}', _leaky)))
+                hook = stats.hook(f'body.{b}.rdb{r}.g{c}', _leaky)
+                handles.append(getattr(rdb, f'conv{c}').register_forward_hook(hook))
     was_training = teacher.training
     teacher.eval()
     try:

@@ -4,9 +4,42 @@ The stage number only chooses defaults; every choice can be overridden in the op
 resolved policy is logged at start-up, so what a stage does is always visible.
 """
 from dataclasses import dataclass
+from enum import Enum
 from typing import Tuple
 
-DISCRIMINATORS = ('student', 'teacher')
+
+class Role(Enum):
+    """A discriminator's role, and the option keys, log tags and file labels that go with it."""
+    STUDENT = 'student'
+    TEACHER = 'teacher'
+
+    @property
+    def tag(self) -> str:  # log keys: l_ds_real, out_dt_fake, l_g_gan_ds, ...
+        return 'ds' if self is Role.STUDENT else 'dt'
+
+    @property
+    def label(self) -> str:  # net_<label>.pth, path.strict_load_<label>, path.param_key_<label>
+        return 'd' if self is Role.STUDENT else 'd_teacher'
+
+    @property
+    def net_key(self) -> str:
+        return f'network_{self.label}'
+
+    @property
+    def loss_key(self) -> str:
+        return 'gan_opt' if self is Role.STUDENT else 'gan_teacher_opt'
+
+    @property
+    def optim_key(self) -> str:
+        return f'optim_{self.label}'
+
+    @property
+    def description(self) -> str:
+        return ('the student discriminator D_S (e.g. UNetDiscriminatorSN with num_feat = 64 x width)'
+                if self is Role.STUDENT else 'the teacher discriminator D_T (UNetDiscriminatorSN, num_feat 64)')
+
+
+DISCRIMINATORS = tuple(r.value for r in Role)
 # which discriminators give the student generator an adversarial term, by stage
 DEFAULT_ADVERSARIAL = {0: (), 1: (), 2: ('student', ), 3: ('student', 'teacher')}
 
@@ -29,6 +62,16 @@ class StagePolicy:
     def teacher_forward(self) -> bool:
         """The frozen teacher generator runs in training only when a term needs its features or output."""
         return self.fmd or self.kd or self.warmup_d_teacher
+
+    @property
+    def adversary_roles(self) -> Tuple[Role, ...]:
+        """Discriminators the run uses: those in the G loss, and D_T alone in stage 0."""
+        if self.warmup_d_teacher:
+            return (Role.TEACHER, )
+        return tuple(Role(d) for d in self.adversarial)
+
+    def trains(self, role: Role) -> bool:
+        return self.train_d_student if role is Role.STUDENT else self.train_d_teacher
 
     @property
     def trained_networks(self) -> Tuple[str, ...]:

@@ -5,10 +5,7 @@ from typing import Dict, List, Optional, Sequence
 import torch
 from torch import Tensor, nn
 
-
-def bare(net: nn.Module) -> nn.Module:
-    """The network inside a (Distributed)DataParallel wrapper, or the network itself."""
-    return net.module if hasattr(net, 'module') and isinstance(net.module, nn.Module) else net
+from ..archs.generator_call import bare_model as bare
 
 
 def tap_candidates(net: nn.Module, max_depth: int = 2) -> List[str]:
@@ -63,28 +60,3 @@ class FeatureTaps:
         for handle in self._handles:
             handle.remove()
         self._handles = []
-
-
-DTYPES = {'fp32': torch.float32, 'bf16': torch.bfloat16, 'fp16': torch.float16}
-
-
-def run_in_dtype(net: nn.Module, dtype: torch.dtype) -> nn.Module:
-    """Cast ``net`` to ``dtype`` and make it a drop-in for an fp32 network: floating inputs are cast on the way
-    in, floating outputs (tensors or tuples/lists of them) back to fp32 on the way out. For frozen networks."""
-    net.to(dtype)
-
-    def cast_in(_module, args, kwargs):
-        cast = lambda v: v.to(dtype) if torch.is_tensor(v) and v.is_floating_point() else v  # noqa: E731
-        return tuple(cast(a) for a in args), {k: ([cast(x) for x in v] if isinstance(v, list) else cast(v))
-                                              for k, v in kwargs.items()}
-
-    def cast_out(_module, _args, output):
-        if torch.is_tensor(output):
-            return output.float()
-        if isinstance(output, (tuple, list)):
-            return type(output)(o.float() if torch.is_tensor(o) and o.is_floating_point() else o for o in output)
-        return output
-
-    net.register_forward_pre_hook(cast_in, with_kwargs=True)
-    net.register_forward_hook(cast_out)
-    return net

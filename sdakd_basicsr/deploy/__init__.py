@@ -1,0 +1,1 @@
+"""Deployment formats of trained students: ONNX (``onnx_export``) and ncnn (``ncnn``)."""

@@ -1,0 +1,68 @@
+"""Quality of generators on (LR, GT) pairs: PSNR/SSIM on RGB and Y, PSNR against the teacher, NIQE."""
+from collections import defaultdict
+from typing import Callable, Dict, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from basicsr.metrics import calculate_niqe, calculate_psnr, calculate_ssim
+
+from .images import to_image, to_tensor
+
+Generator = Callable[[Tensor], Tensor]  # LR (1x3xhxw, RGB [0, 1]) -> SR
+
+
+def bicubic(scale: int = 4) -> Generator:
+    return lambda x: nn.functional.interpolate(x, scale_factor=scale, mode='bicubic', align_corners=False)
+
+
+def network(net: nn.Module) -> Generator:
+    net.eval()
+
+    def run(x: Tensor) -> Tensor:
+        with torch.no_grad():
+            return net(x.to(next(net.parameters()).device))
+    return run
+
+
+def _bgr(rgb: np.ndarray) -> np.ndarray:
+    return rgb[..., ::-1].copy()
+
+
+def evaluate(generators: Dict[str, Generator], pairs: Sequence[tuple], teacher: str = 'teacher',
+             crop_border: int = 4, log: Callable[[str], None] = print) -> Dict[str, Dict[str, float]]:
+    """Mean metrics per generator over ``pairs`` of (name, lr_rgb, gt_rgb): PSNR/SSIM on RGB and on Y,
+    ``psnr_teacher``, NIQE; ``results['_outputs']`` holds the images.
+
+    ``psnr_teacher`` compares with the output of the generator named ``teacher``; NIQE is skipped (NaN) on
+    images too small for it, with a message.
+    """
+    outputs: Dict[str, Dict[str, np.ndarray]] = defaultdict(dict)
+    for img_name, lr, _ in pairs:
+        x = to_tensor(lr)
+        for name, gen in generators.items():
+            outputs[name][img_name] = to_image(gen(x))
+    results = {}
+    for name in generators:
+        rows, niqe_skipped = defaultdict(list), []
+        for img_name, _, gt in pairs:
+            sr = outputs[name][img_name]
+            rows['psnr'].append(calculate_psnr(sr, gt, crop_border))
+            rows['ssim'].append(calculate_ssim(_bgr(sr), _bgr(gt), crop_border))
+            rows['psnr_y'].append(calculate_psnr(_bgr(sr), _bgr(gt), crop_border, test_y_channel=True))
+            rows['ssim_y'].append(calculate_ssim(_bgr(sr), _bgr(gt), crop_border, test_y_channel=True))
+            if teacher in outputs:
+                rows['psnr_teacher'].append(
+                    float('inf') if name == teacher else calculate_psnr(sr, outputs[teacher][img_name], crop_border))
+            try:
+                rows['niqe'].append(float(calculate_niqe(_bgr(sr), crop_border)))
+            except Exception as err:  # NIQE needs several 96x96 blocks after cropping
+                niqe_skipped.append(f'{img_name} ({sr.shape[0]}x{sr.shape[1]}: {str(err).splitlines()[0][:60]})')
+        if niqe_skipped:
+            log(f'NIQE skipped for {name} on {len(niqe_skipped)} of {len(pairs)} images (too small for its 96x96 '
+                f'blocks after the {crop_border}-pixel crop): ' + ', '.join(niqe_skipped[:3])
+                + (' ...' if len(niqe_skipped) > 3 else ''))
+        results[name] = {k: (float(np.mean(v)) if v else float('nan')) for k, v in rows.items()}
+    results['_outputs'] = outputs
+    return results

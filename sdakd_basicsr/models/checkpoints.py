@@ -1,0 +1,134 @@
+"""Checkpoint reading and writing, used by the model and by every tool alike.
+
+One ``param_key`` policy (``select_params``): the requested entry; if the file has no such entry but has
+``params``, that one, with a warning (BasicSR's own fallback); ``param_key: ~`` means the file is a raw state
+dict. Writes go to a temporary name and are renamed only once complete, so an interrupted save never leaves
+a truncated file under the final name.
+"""
+import os
+import time
+from os import path as osp
+from typing import Dict, Optional
+
+import torch
+from torch import Tensor, nn
+
+from basicsr.utils import get_root_logger
+
+from ..archs.generator_call import bare_model
+
+PARTIAL = '.partial'  # label of files being written
+
+
+def read_checkpoint(path: str, what: str = 'checkpoint') -> dict:
+    """``torch.load`` onto the CPU, with an error that names the option and the file."""
+    if not osp.isfile(path):
+        raise FileNotFoundError(f'{what}: checkpoint not found: {path}')
+    return torch.load(path, map_location='cpu')
+
+
+def select_params(state: dict, param_key: Optional[str], path: str, what: str = 'checkpoint') -> Dict[str, Tensor]:
+    """The state dict stored under ``param_key`` (the policy above); ``module.`` prefixes removed."""
+    if param_key is None:
+        params = state
+    elif param_key in state:
+        params = state[param_key]
+    elif 'params' in state:
+        get_root_logger().warning(f'{what}: {path} has no {param_key!r} entry; loading its "params"')
+        params = state['params']
+    else:
+        raise KeyError(f'{what}: {path} has no {param_key!r} entry (its keys: {sorted(state)[:6]}); set the '
+                       f'param_key option to one of them, or ~ for a raw state dict')
+    return {k[7:] if k.startswith('module.') else k: v for k, v in params.items()}
+
+
+def describe_mismatch(net: nn.Module, state: Dict[str, Tensor], limit: int = 4) -> str:
+    """A short account of how a state dict differs from a network: missing, unexpected, mis-shaped keys."""
+    own = bare_model(net).state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    shapes = [f'{k}: checkpoint {tuple(state[k].shape)} vs network {tuple(own[k].shape)}' for k in own
+              if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
+    parts = []
+    if shapes:
+        parts.append(f'{len(shapes)} shape mismatch(es), e.g. ' + '; '.join(shapes[:limit]))
+    if missing:
+        parts.append(f'{len(missing)} key(s) missing from the checkpoint, e.g. {missing[:limit]}')
+    if unexpected:
+        parts.append(f'{len(unexpected)} unexpected key(s), e.g. {unexpected[:limit]}')
+    return '; '.join(parts) or 'no difference found'
+
+
+def load_into(net: nn.Module, path: str, param_key: Optional[str] = 'params', strict: bool = True,
+              what: str = 'checkpoint') -> nn.Module:
+    """Load ``path[param_key]`` into ``net`` (bare); a mismatch names the file and what does not fit."""
+    params = select_params(read_checkpoint(path, what), param_key, path, what)
+    target = bare_model(net)
+    # BasicSR's own wording, so that logs read the same with and without the plugin
+    get_root_logger().info(f'Loading {type(target).__name__} model from {path}, with param key: [{param_key}].')
+    if strict:
+        problem = describe_mismatch(target, params)
+        if problem != 'no difference found':
+            raise ValueError(f'{what}: {path} [{param_key}] does not fit {type(target).__name__}: {problem}. Check '
+                             f'the widths in the option file (num_feat / num_grow_ch / num_block) against the run '
+                             f'that wrote it.')
+    else:  # as BasicSR: entries of another shape are skipped, with a warning
+        own = target.state_dict()
+        skipped = [k for k in params if k in own and params[k].shape != own[k].shape]
+        if skipped:
+            get_root_logger().warning(f'{what}: {path}: skipping {len(skipped)} entries of another shape, e.g. '
+                                      f'{skipped[:4]}')
+        params = {k: v for k, v in params.items() if k not in skipped}
+    target.load_state_dict(params, strict=strict)
+    return net
+
+
+def load_generator(spec: dict, path: str, param_key: Optional[str] = 'params_ema', device='cpu',
+                   what: str = 'checkpoint') -> nn.Module:
+    """A network built from its option dict and loaded from ``path`` (strict), in eval mode."""
+    from basicsr.archs import build_network
+    net = build_network(dict(spec))
+    load_into(net, path, param_key, True, what)
+    return net.to(device).eval()
+
+
+def atomic_save(obj, path: str, retries: int = 3) -> None:
+    """``torch.save`` to ``path`` via a temporary file in the same folder, read back, then renamed.
+
+    The file under ``path`` is replaced only by a copy that loads again; on failure the previous file is
+    left as it was, the temporary file is removed and the error names ``path``.
+    """
+    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    tmp = f'{path}{PARTIAL}'
+    for attempt in range(retries):  # BasicSR's retries, for flaky (network) file systems
+        try:
+            torch.save(obj, tmp)
+            torch.load(tmp, map_location='cpu', weights_only=False)  # a write that did not complete fails here
+            break
+        except Exception as err:  # OSError, or the unpickling error of a truncated file
+            if osp.exists(tmp):
+                os.remove(tmp)
+            if attempt == retries - 1:
+                raise OSError(f'could not write {path} ({err}); the previous file, if any, is unchanged') from err
+            get_root_logger().warning(f'Saving {path} failed ({err}); retrying')
+            time.sleep(1)
+    os.replace(tmp, path)
+
+
+def network_state(net: nn.Module) -> Dict[str, Tensor]:
+    """The bare network's state dict on the CPU, without ``module.`` prefixes (BasicSR's saved format)."""
+    return {k[7:] if k.startswith('module.') else k: v.cpu() for k, v in bare_model(net).state_dict().items()}
+
+
+def save_networks(path: str, nets: Dict[str, nn.Module]) -> None:
+    """One checkpoint file holding each network under its key (e.g. params / params_ema)."""
+    atomic_save({key: network_state(net) for key, net in nets.items()}, path)
+
+
+def save_training_state(path: str, epoch: int, current_iter: int, optimizers: list, schedulers: list,
+                        **extra) -> None:
+    """basicsr's resume file (epoch, iteration, optimizer and scheduler states) plus extra entries not None."""
+    state = {'epoch': epoch, 'iter': current_iter, 'optimizers': [o.state_dict() for o in optimizers],
+             'schedulers': [s.state_dict() for s in schedulers]}
+    state.update({key: value for key, value in extra.items() if value is not None})
+    atomic_save(state, path)

@@ -1,0 +1,113 @@
+"""Numerics of the training loop: autocast, one GradScaler per optimizer, memory layout, finite checks,
+and the half-precision wrapper of a frozen network (``sdakd.amp``, ``channels_last``, ``check_finite``,
+``teacher_dtype``; docs/options.md)."""
+import contextlib
+from typing import Dict, List, Optional
+
+import torch
+from torch import Tensor, nn
+
+from ..archs.generator_call import family_of
+
+DTYPES = {'fp32': torch.float32, 'bf16': torch.bfloat16, 'fp16': torch.float16}
+
+
+def run_in_dtype(net: nn.Module, dtype: torch.dtype) -> nn.Module:
+    """Cast ``net`` to ``dtype`` and make it a drop-in for an fp32 network: floating inputs are cast on the way
+    in, floating outputs (tensors or tuples/lists of them) back to fp32 on the way out. For frozen networks."""
+    net.to(dtype)
+
+    def cast(v):
+        return v.to(dtype) if torch.is_tensor(v) and v.is_floating_point() else v
+
+    def cast_in(_module, args, kwargs):
+        return tuple(cast(a) for a in args), {k: ([cast(x) for x in v] if isinstance(v, list) else cast(v))
+                                              for k, v in kwargs.items()}
+
+    def cast_out(_module, _args, output):
+        if torch.is_tensor(output):
+            return output.float()
+        if isinstance(output, (tuple, list)):
+            return type(output)(o.float() if torch.is_tensor(o) and o.is_floating_point() else o for o in output)
+        return output
+
+    net.register_forward_pre_hook(cast_in, with_kwargs=True)
+    net.register_forward_hook(cast_out)
+    return net
+
+
+class Precision:
+    """Mixed precision and layout for one run. ``amp``: None, 'bf16' or 'fp16' (the latter with a GradScaler
+    per registered optimizer, whose state travels with the training state)."""
+
+    def __init__(self, device: torch.device, amp: Optional[str], channels_last: bool, check_finite: bool,
+                 stage: int) -> None:
+        self.device, self.amp, self.channels_last = device, amp, channels_last
+        self.check_finite_enabled, self.stage = check_finite, stage
+        self.scalers: Dict[int, torch.amp.GradScaler] = {}  # id(optimizer) -> scaler (fp16 only)
+
+    # -------------------------------------------------------------- forward
+    def autocast(self):
+        if self.amp is None:
+            return contextlib.nullcontext()
+        return torch.autocast(device_type=self.device.type, dtype=DTYPES[self.amp])
+
+    def layout(self, net: nn.Module) -> nn.Module:
+        """With ``channels_last``, every 4-D parameter and buffer in channels-last layout (in place). Not
+        ``net.to(memory_format=...)``: that also demands it of 5-D tensors, e.g. GCFSR's modulated weights."""
+        if self.channels_last:
+            family_of(net).check_channels_last()
+            net._apply(lambda t: t.contiguous(memory_format=torch.channels_last) if t.dim() == 4 else t)
+        return net
+
+    def layout_batch(self, t: Optional[Tensor]) -> Optional[Tensor]:
+        if self.channels_last and t is not None and t.dim() == 4:
+            return t.contiguous(memory_format=torch.channels_last)
+        return t
+
+    # -------------------------------------------------------------- backward
+    def register(self, optimizer: torch.optim.Optimizer) -> torch.optim.Optimizer:
+        if self.amp == 'fp16':
+            self.scalers[id(optimizer)] = torch.amp.GradScaler(self.device.type)
+        return optimizer
+
+    def backward(self, loss: Tensor, optimizer: torch.optim.Optimizer) -> None:
+        scaler = self.scalers.get(id(optimizer))
+        (scaler.scale(loss) if scaler is not None else loss).backward()
+
+    def step(self, optimizer: torch.optim.Optimizer) -> None:
+        scaler = self.scalers.get(id(optimizer))
+        if scaler is None:
+            optimizer.step()
+        else:  # skips the step when fp16 gradients overflowed, and adapts the scale
+            scaler.step(optimizer)
+            scaler.update()
+
+    def check_finite(self, terms: Dict[str, Tensor], current_iter: int) -> None:
+        if not self.check_finite_enabled:
+            return
+        for name, value in terms.items():
+            if not torch.isfinite(value.detach()).all():
+                raise FloatingPointError(
+                    f'SDAKD stage {self.stage}: loss term {name} = {value.detach().float().mean().item()} at '
+                    f'iteration {current_iter}. Training stopped before this step was applied; the checkpoints on '
+                    f'disk are from earlier iterations and were not overwritten. Lower the learning rate or this '
+                    f"term's loss_weight, or resume from the last checkpoint with --auto_resume.")
+
+    # -------------------------------------------------------------- state
+    def state(self, optimizers: List[torch.optim.Optimizer]) -> Optional[list]:
+        """The scalers' states in optimizer order (None for an optimizer without one), or None without fp16."""
+        if not self.scalers:
+            return None
+        return [self.scalers[id(o)].state_dict() if id(o) in self.scalers else None for o in optimizers]
+
+    def load_state(self, optimizers: List[torch.optim.Optimizer], saved: Optional[list], warn) -> None:
+        if not self.scalers:
+            return
+        if saved is None or len(saved) != len(optimizers):
+            warn('sdakd.amp fp16: the training state holds no GradScaler state (it was written without fp16); '
+                 'the loss scales restart from their initial value')
+            return
+        for optimizer, scaler_state in zip(optimizers, saved):
+            if scaler_state is not None and id(optimizer) in self.scalers:
+                self.scalers[id(optimizer)].load_state_dict(scaler_state)

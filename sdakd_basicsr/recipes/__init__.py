@@ -1,0 +1,1 @@
+"""Recipes built from the shipped option files: the demo's (``demo``), baselines and ablations (``ablations``)."""

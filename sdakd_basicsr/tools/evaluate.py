@@ -1,0 +1,219 @@
+"""Evaluate generators (teacher, students, bicubic) on a folder of GT images and write a table and a grid.
+
+    python -m sdakd_basicsr.tools.evaluate --gt datasets/DIV2K_valid/HR --degradation bicubic --seed 0 \\
+        --teacher experiments/pretrained_models/RealESRGAN_x4plus.pth \\
+        --student w0.5=options/test/test_sdakd_student_x4_w0.5.yml \\
+        --student w0.25=experiments/sdakd_realesrgan_x4_w0.25_stage3/models/net_g_latest.pth:16:8 \\
+        --out results/evaluate
+
+Inputs: ``--gt`` with LR made by a fixed, seeded degradation (``bicubic``: MATLAB-style x1/scale;
+``realesrgan``: basicsr's second-order pipeline with the Real-ESRGAN x4plus settings, seeded per image),
+or ``--gt`` and ``--lr`` folders of pairs (same file names). Generators: ``bicubic`` always; ``--teacher``
+(an RRDBNet 64/23/32 checkpoint, or a SPEC); ``--student NAME=SPEC`` where SPEC is an option file (``network_g`` +
+``path.pretrain_network_g``) or ``checkpoint.pth:num_feat:num_grow_ch[:num_block]``.
+Metrics: PSNR and SSIM on RGB and on Y, PSNR against the teacher's output, NIQE (skipped with a note on
+images too small for it); LPIPS (against GT and against the teacher) and FID (against the GT set, protocol
+printed under the table) when their weights are on disk: ``--lpips-weights`` / ``--fid-inception``, else
+searched in ``experiments/pretrained_models/`` and the torch hub cache; when absent the table says which
+file is missing and where to put it, never silently. Large images run
+tiled (``--tile``), half precision on CUDA with ``--fp16``. Writes ``results.md``, ``results.csv`` and
+``grid.png`` (a crop of the first image from every generator).
+"""
+import argparse
+import csv
+import glob
+import os
+from collections import OrderedDict
+from os import path as osp
+from typing import Callable, Dict, List, Optional
+
+import numpy as np
+import torch
+import yaml
+from torch import Tensor, nn
+
+import sdakd_basicsr  # noqa: F401  (registration)
+from sdakd_basicsr.archs.generator_call import REALESRGAN_X4PLUS, family_of
+from sdakd_basicsr.data.degradation_presets import realesrgan_x4plus_options
+from sdakd_basicsr.metrics import images
+from sdakd_basicsr.metrics import perceptual as pm
+from sdakd_basicsr.metrics import quality, reporting
+from sdakd_basicsr.models.checkpoints import load_generator
+
+
+def tiled(net: nn.Module, tile: int, overlap: int = 16, scale: int = 4, fp16: bool = False) -> Callable:
+    """Run ``net`` on LR tiles of ``tile`` px with ``overlap`` px context; 0 = whole image."""
+    device = next(net.parameters()).device
+    half = fp16 and device.type == 'cuda'
+    if half:
+        net = net.half()
+
+    def run(x: Tensor) -> Tensor:
+        x = x.to(device).half() if half else x.to(device)
+        with torch.no_grad():
+            if not tile or (x.shape[2] <= tile and x.shape[3] <= tile):
+                return net(x).float()
+            b, c, h, w = x.shape
+            out = x.new_zeros(b, c, h * scale, w * scale, dtype=torch.float32)
+            for top in range(0, h, tile):
+                for left in range(0, w, tile):
+                    t0, l0 = max(top - overlap, 0), max(left - overlap, 0)
+                    t1, l1 = min(top + tile + overlap, h), min(left + tile + overlap, w)
+                    y = net(x[:, :, t0:t1, l0:l1]).float()
+                    bottom, right = min(top + tile, h), min(left + tile, w)
+                    out[:, :, top * scale:bottom * scale, left * scale:right * scale] = \
+                        y[:, :, (top - t0) * scale:(bottom - t0) * scale, (left - l0) * scale:(right - l0) * scale]
+            return out
+    return run
+
+
+def student_from_spec(spec: str, device) -> nn.Module:
+    """``options.yml`` (network_g + path.pretrain_network_g) or ``ckpt.pth:num_feat:num_grow_ch[:num_block]``."""
+    if spec.endswith(('.yml', '.yaml')):
+        with open(spec, encoding='utf-8') as f:
+            opt = yaml.safe_load(f)
+        family_of(opt['network_g']).check_exportable(f'evaluate {spec}')  # single-input generators only
+        return load_generator(opt['network_g'], opt['path']['pretrain_network_g'],
+                              (opt.get('path') or {}).get('param_key_g', 'params_ema'), device)
+    parts = spec.split(':')
+    if len(parts) not in (3, 4):
+        raise ValueError(f'--student {spec!r}: expected options.yml or ckpt.pth:num_feat:num_grow_ch[:num_block]')
+    net_spec = dict(REALESRGAN_X4PLUS, num_feat=int(parts[1]), num_grow_ch=int(parts[2]))
+    if len(parts) == 4:
+        net_spec['num_block'] = int(parts[3])
+    return load_generator(net_spec, parts[0], 'params_ema', device)
+
+
+def make_pair(gt: np.ndarray, degradation: str, seed: int, gt_folder: str, scale: int = 4) -> tuple:
+    """A fixed, seeded (LR, GT) pair (RGB uint8) for a GT image (the GT is cropped to a multiple of scale)."""
+    gt = gt[:gt.shape[0] - gt.shape[0] % scale, :gt.shape[1] - gt.shape[1] % scale]
+    if degradation == 'bicubic':
+        return images.bicubic_lr(gt, scale), gt
+    if degradation == 'realesrgan':
+        return _realesrgan_pair(gt, seed, gt_folder, scale)
+    raise ValueError(f'--degradation must be bicubic or realesrgan, got {degradation!r}')
+
+
+class _SynthesisHost:
+    """The attributes basicsr's Real-ESRGAN synthesis (``RealESRGANModel.feed_data``) reads, without a model."""
+
+    def __init__(self, opt: dict) -> None:
+        from basicsr.utils import DiffJPEG, USMSharp
+        self.opt, self.is_train, self.device = opt, True, torch.device('cpu')
+        self.jpeger, self.usm_sharpener = DiffJPEG(differentiable=False), USMSharp()
+
+    def _dequeue_and_enqueue(self) -> None:  # one image at a time: no training-pair pool
+        pass
+
+
+def _realesrgan_pair(gt: np.ndarray, seed: int, gt_folder: str, scale: int) -> tuple:
+    """basicsr's second-order degradation with the x4plus settings of the shipped stage files, seeded."""
+    import random
+
+    from basicsr.models.realesrgan_model import RealESRGANModel
+
+    from sdakd_basicsr.data.realesrgan_crop_dataset import RealESRGANCropDataset
+    opt = realesrgan_x4plus_options()
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+    ds = RealESRGANCropDataset(dict(opt['datasets']['train'], dataroot_gt=gt_folder, meta_info=None, phase='train',
+                                    scale=scale))
+    kernels = {k: v[None] for k, v in ds.sample_kernels().items()}
+    host = _SynthesisHost(dict(opt, scale=scale, gt_size=min(gt.shape[:2])))
+    RealESRGANModel.feed_data(host, {'gt': images.to_tensor(gt), **kernels})
+    return images.to_image(host.lq), images.to_image(host.gt)
+
+
+def perceptual_metrics(args: argparse.Namespace, device: torch.device, notes: List[str]) -> tuple:
+    """(LPIPS, FID) metric objects or None each. A weights file given on the command line must exist (the
+    run stops at once otherwise); without the flag the documented places are searched and a missing file
+    becomes a note in the table."""
+    return (pm.build_metric(pm.LPIPSMetric, args.lpips_weights, notes.append, device),
+            pm.build_metric(pm.FIDMetric, args.fid_inception, notes.append, device))
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--gt', required=True, help='folder of GT images')
+    parser.add_argument('--lr', help='folder of LR images with the same names (else --degradation)')
+    parser.add_argument('--degradation', default='bicubic', choices=['bicubic', 'realesrgan'])
+    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--scale', type=int, default=4)
+    parser.add_argument('--teacher', help='teacher checkpoint (RRDBNet 64/23/32), or a SPEC like --student\'s')
+    parser.add_argument('--student', action='append', default=[], metavar='NAME=SPEC')
+    parser.add_argument('--out', default=osp.join('results', 'evaluate'))
+    parser.add_argument('--tile', type=int, default=0, help='LR tile size (0: whole images)')
+    parser.add_argument('--fp16', action='store_true', help='half precision (CUDA only)')
+    parser.add_argument('--device', default='cuda' if torch.cuda.is_available() else 'cpu')
+    parser.add_argument('--lpips-weights', metavar='FILE',
+                        help=f'torchvision AlexNet weights {pm.LPIPS_BACKBONE} for LPIPS (default: searched in '
+                             'experiments/pretrained_models/ and the torch hub cache)')
+    parser.add_argument('--fid-inception', metavar='FILE',
+                        help=f'FID-Inception weights {pm.FID_INCEPTION} (default: searched like --lpips-weights)')
+    args = parser.parse_args(argv)
+    device = torch.device(args.device)
+    gt_paths = sorted(p for p in glob.glob(osp.join(args.gt, '*')) if p.lower().endswith(('.png', '.jpg', '.jpeg')))
+    if not gt_paths:
+        raise FileNotFoundError(f'--gt: no images in {args.gt}')
+    pairs = []
+    for path in gt_paths:
+        gt = images.read_rgb(path)
+        name = osp.basename(path)
+        if args.lr:
+            lr = images.read_rgb(osp.join(args.lr, name))
+        else:
+            lr, gt = make_pair(gt, args.degradation, args.seed + len(pairs), args.gt, args.scale)
+        pairs.append((name, lr, gt))
+    generators: Dict[str, Callable] = OrderedDict(bicubic=quality.bicubic(args.scale))
+    teacher = None
+    if args.teacher:
+        teacher = 'teacher'
+        net = (student_from_spec(args.teacher, device) if ':' in args.teacher or args.teacher.endswith('.yml')
+               else load_generator(REALESRGAN_X4PLUS, args.teacher, 'params_ema', device))
+        generators[teacher] = tiled(net, args.tile, scale=args.scale, fp16=args.fp16)
+    for item in args.student:
+        if '=' not in item:
+            parser.error(f'--student {item!r}: expected NAME=SPEC')
+        name, spec = item.split('=', 1)
+        generators[name] = tiled(student_from_spec(spec, device), args.tile, scale=args.scale, fp16=args.fp16)
+    notes: List[str] = []
+    lpips_metric, fid_metric = perceptual_metrics(args, device, notes)
+    results = quality.evaluate(generators, pairs, teacher=teacher or 'teacher', log=notes.append)
+    outputs = results.pop('_outputs')
+    header = ['generator', 'PSNR', 'SSIM', 'PSNR-Y', 'SSIM-Y', 'PSNR vs teacher', 'NIQE']
+    keys = ['psnr', 'ssim', 'psnr_y', 'ssim_y', 'psnr_teacher', 'niqe']
+    if lpips_metric is not None:
+        pm.add_lpips(results, outputs, pairs, lpips_metric, teacher)
+        header += ['LPIPS', 'LPIPS vs teacher']
+        keys += ['lpips', 'lpips_teacher']
+    if fid_metric is not None:
+        if pm.add_fid(results, outputs, pairs, fid_metric, notes.append):
+            header.append('FID')
+            keys.append('fid')
+            notes.append(pm.fid_protocol(len(pairs), f'the {len(pairs)} GT images of {args.gt}'))
+    os.makedirs(args.out, exist_ok=True)
+    rows = [[name] + [r.get(k, float('nan')) for k in keys] for name, r in results.items()]
+    fmt = {i + 1: '.4f' for i, k in enumerate(keys) if k.startswith(('ssim', 'lpips'))}
+    table = reporting.markdown_table(header, rows, fmt=fmt)
+    lr_desc = f'pairs from {args.lr}' if args.lr else f'{args.degradation} x{args.scale}, seed {args.seed}'
+    text = (f'# Evaluation\n\n{len(pairs)} images from {args.gt}; LR: {lr_desc}; PSNR/SSIM on RGB and Y with a '
+            f'4-pixel border cropped; LPIPS/FID on whole images.\n\n{table}\n\n'
+            + '\n'.join(f'- {n}' for n in notes) + '\n')
+    with open(osp.join(args.out, 'results.md'), 'w', encoding='utf-8') as f:
+        f.write(text)
+    with open(osp.join(args.out, 'results.csv'), 'w', newline='') as f:
+        writer = csv.writer(f)
+        writer.writerow(['generator'] + keys)
+        writer.writerows(rows)
+    first = pairs[0][0]
+    crop = lambda img: img[:min(img.shape[0], 192), :min(img.shape[1], 192)]  # noqa: E731
+    images.comparison_grid([(name, crop(outputs[name][first])) for name in generators] + [('GT', crop(pairs[0][2]))],
+                           osp.join(args.out, 'grid.png'))
+    print(text)
+    print(f'wrote {args.out}/results.md, results.csv, grid.png')
+    return 0
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())
