@@ -10,6 +10,16 @@ setup(
     python_requires='>=3.9',
     # torch/torchvision first and basicsr without build isolation: see the Makefile (`make install`)
     install_requires=['basicsr==1.4.2', 'torch', 'torchvision', 'opencv-python', 'pyyaml', 'scikit-image', 'numpy'],
+    entry_points={'console_scripts': [
+        'sdakd-train = sdakd_basicsr.train:main',
+        'sdakd-test = sdakd_basicsr.test:main',
+        'sdakd-demo = sdakd_basicsr.tools.demo:main',
+        'sdakd-evaluate = sdakd_basicsr.tools.evaluate:main',
+        'sdakd-compare = sdakd_basicsr.tools.compare:main',
+        'sdakd-profile = sdakd_basicsr.tools.profile:main',
+        'sdakd-export = sdakd_basicsr.tools.export:main',
+        'sdakd-ncnn-convert = sdakd_basicsr.tools.ncnn_convert:main',
+    ]},
     extras_require={
         'test': ['pytest'],
         'lint': ['flake8', 'isort'],

@@ -49,7 +49,7 @@ def test_crop_dataset_uses_the_configured_size_and_lists_the_folder(tmp_path):
     assert build_dataset(opt)[1]['gt'].shape == (3, 200, 200)
 
 
-# SDAKD.md section 7, to the precision printed there (MACs per LR pixel)
+# docs/method.md section 7, to the precision printed there (MACs per LR pixel)
 @pytest.mark.parametrize('feat, grow, macs_per_px, tol', [(64, 32, 17.9e6, 0.05e6), (32, 16, 4.49e6, 0.005e6),
                                                           (16, 8, 1.13e6, 0.005e6), (8, 4, 0.28e6, 0.005e6)])
 def test_mac_count_matches_the_reference_table(feat, grow, macs_per_px, tol):

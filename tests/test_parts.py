@@ -145,3 +145,14 @@ def test_a_failed_save_keeps_the_previous_file(tmp_path, monkeypatch):
         checkpoints.save_networks(path, {'params': build(STUDENT_G)})
     assert open(path, 'rb').read() == original
     assert not osp.exists(path + checkpoints.PARTIAL)
+
+
+def test_generated_option_blocks_are_in_step_with_their_source():
+    """The degradation blocks and the GCFSR 512 family are stamped from one source: a recipe change is one edit."""
+    import subprocess
+    import sys
+    from os import path as osp
+    repo = osp.dirname(osp.dirname(osp.abspath(__file__)))
+    run = subprocess.run([sys.executable, osp.join(repo, 'scripts', 'make_option_files.py'), '--check'], cwd=repo,
+                         capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout + run.stderr

@@ -1,4 +1,4 @@
-"""MAC counts against SDAKD.md section 7, and the profile command."""
+"""MAC counts against docs/method.md section 7, and the profile command."""
 import pytest
 import torch
 

@@ -1,4 +1,4 @@
-"""Feature adapters A_l (SDAKD.md section 4): map student features (r*C channels) to teacher features (C).
+"""Feature adapters A_l (docs/method.md, section 4): map student features (r*C channels) to teacher features (C).
 
 One adapter per tapped layer, in the order of ``sdakd.taps``. The channel pairs are not written in the
 option file: the SDAKD model probes the taps of both generators at start-up and passes them in, so the

@@ -1,6 +1,6 @@
 """Initialise a narrow RRDBNet student from its teacher by structured channel selection.
 
-An extension beyond the paper (SDAKD.md section 8), off in the paper-faithful stage files. For every feature
+An extension beyond the paper (docs/method.md, section 8), off in the paper-faithful stage files. For every feature
 space of the teacher, keep the channels with the largest mean absolute activation on a few training inputs,
 and slice every convolution that reads or writes that space with the same index set:
 

@@ -1,4 +1,4 @@
-"""Stage policy: what one SDAKD stage trains and which loss terms it uses (SDAKD.md section 3).
+"""Stage policy: what one SDAKD stage trains and which loss terms it uses (docs/method.md, section 3).
 
 The stage number only chooses defaults; every choice can be overridden in the option file and the
 resolved policy is logged at start-up, so what a stage does is always visible.

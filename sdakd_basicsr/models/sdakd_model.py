@@ -1,11 +1,9 @@
-"""The SDAKD model: the stage loop, on BasicSR's contract (docs/method.md, "Stages").
+"""The SDAKD model: the stage loop, on BasicSR's contract (docs/method.md, section 3).
 
-basicsr's ``RealESRGANModel`` supplies the degradation synthesis, the training-pair queue, USM targets and
-EMA; named parts do the rest: ``TeacherSide`` (teacher, taps, adapters, FMD/KD, channel init), one
-``Adversary`` per discriminator role, ``Precision`` (autocast, GradScalers, layout, finite checks) and
-``checkpoints`` (one loader, atomic saves). What a stage trains comes from ``distill.stage_policy``, every
-option from ``distill.schema``. Saved networks: net_g (params, params_ema), net_d (D_S), net_d_teacher (D_T),
-net_adapters; the frozen teacher generator (``sdakd.teacher_g``) is never saved, wrapped or resumed.
+basicsr's ``RealESRGANModel`` supplies the degradation synthesis, the training-pair queue, USM targets and EMA;
+named parts do the rest: ``TeacherSide``, one ``Adversary`` per discriminator role, ``Precision`` and
+``checkpoints``. Saved: net_g (params, params_ema), net_d (D_S), net_d_teacher (D_T), net_adapters; the frozen
+teacher generator (``sdakd.teacher_g``) is never saved, wrapped or resumed.
 """
 from collections import OrderedDict
 from os import path as osp
@@ -79,7 +77,7 @@ class SDAKDModel(RealESRGANModel):
         if policy.fmd:
             self._build_adapters()
         self.net_g.train()
-        self.objective = GeneratorObjective(sd.train, policy.kd, policy.fmd, lambda o: build_loss(o).to(self.device))
+        self.objective = GeneratorObjective(sd.train, policy.kd, policy.fmd, self._build_loss)
         self.cri_ldl = None
         self.setup_optimizers()  # and the adversaries, which hold their optimizers
         if not (self.objective or self.adversaries):
@@ -87,7 +85,7 @@ class SDAKDModel(RealESRGANModel):
         self.net_d_iters, self.net_d_init_iters = sd.train.net_d_iters, sd.train.net_d_init_iters
         self.setup_schedulers()
 
-    def _loss(self, loss_opt: Optional[dict]) -> Optional[nn.Module]:
+    def _build_loss(self, loss_opt: Optional[dict]) -> Optional[nn.Module]:
         return build_loss(dict(loss_opt)).to(self.device) if loss_weight(loss_opt) > 0 else None
 
     def _build_discriminator(self, role: Role) -> Optional[nn.Module]:
@@ -129,14 +127,14 @@ class SDAKDModel(RealESRGANModel):
                 groups.append({'params': list(self.net_adapters.parameters())})
             self.optimizer_g = self._optimizer('optim_g', groups)
         for role in policy.adversary_roles:
-            gan_loss = self._loss(getattr(train, role.loss_key))
+            gan_loss = self._build_loss(getattr(train, role.loss_key))
             if gan_loss is None:  # listed with loss_weight 0: no adversarial term
                 continue
             net = self.net_d if role is Role.STUDENT else self.net_d_teacher
             optimizer = self._optimizer(role.optim_key, net.parameters()) if policy.trains(role) else None
             distill = None
             if role is Role.STUDENT and loss_weight(train.d_distill_opt) > 0:
-                distill = (self._loss(train.d_distill_opt), lambda x: discriminator_logits(self.net_d_teacher, x))
+                distill = (self._build_loss(train.d_distill_opt), lambda x: discriminator_logits(self.net_d_teacher, x))
             self.adversaries[role] = Adversary(role, net, gan_loss, optimizer, self.precision, train.r1_reg_weight,
                                                train.net_d_reg_every, distill)
 
@@ -186,7 +184,7 @@ class SDAKDModel(RealESRGANModel):
             self.output = self.generate(net, self.draw_noise(self.lq.shape[0], seed=0))
         net.train(was_training)
 
-    # ------------------------------------------------------------------ one iteration (docs/method.md, "Stages")
+    # ------------------------------------------------------------------ one iteration (docs/method.md, section 3)
     def _targets(self) -> Tuple[Tensor, Tensor, Tensor]:
         """Real-ESRGAN's choice of USM-sharpened or plain GT for the pixel, perceptual and GAN terms."""
         data = self.sd.data
@@ -258,7 +256,6 @@ class SDAKDModel(RealESRGANModel):
                                f'{keep["trunk"].tolist()}; saved as net_g_init.pth')
         self._pending_channel_init = False
 
-    # ------------------------------------------------------------------ validation
     def nondist_validation(self, dataloader, current_iter, tb_logger, save_img) -> None:
         was_training = self.is_train
         self.is_train = False  # validation pairs come from the loader, not from the synthesis
@@ -267,7 +264,7 @@ class SDAKDModel(RealESRGANModel):
         finally:
             self.is_train = was_training
 
-    # ------------------------------------------------------------------ checkpoints (models/checkpoints.py)
+    # ------------------------------------------------------------------ validation and checkpoints (checkpoints.py)
     def load_network(self, net: nn.Module, load_path: str, strict: bool = True, param_key: Optional[str] = 'params',
                      what: str = 'path.pretrain_network_g') -> None:
         load_into(net, load_path, param_key, strict, what)
