@@ -181,3 +181,17 @@ def check_checkpoint_files(opt: dict, sd: SDAKDOptions) -> None:
         elif not hint:
             hint = ' Put the file there or correct the path.'
         raise FileNotFoundError(f'{key}: checkpoint not found: {file}.{hint}')
+
+
+def check_teacher_cache(opt: dict, sd: SDAKDOptions) -> None:
+    """A teacher cache (``datasets.train.teacher_cache``) needs fixed LR inputs and must come from this run's
+    teacher and taps."""
+    path = ((opt.get('datasets') or {}).get('train') or {}).get('teacher_cache')
+    if not path:
+        return
+    if opt.get('high_order_degradation', True):
+        raise ValueError('datasets.train.teacher_cache: the cache holds the teacher on fixed LR images, but '
+                         'high_order_degradation synthesises new LR inputs every iteration; set '
+                         'high_order_degradation: false (paired data) or remove teacher_cache')
+    from ..data.teacher_cache import check_cache_matches
+    check_cache_matches(path, sd.teacher_g, sd.taps)

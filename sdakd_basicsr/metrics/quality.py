@@ -1,4 +1,5 @@
-"""Quality of generators on (LR, GT) pairs: PSNR/SSIM on RGB and Y, PSNR against the teacher, NIQE."""
+"""Quality of generators on (LR, GT) pairs: PSNR/SSIM on RGB and Y, PSNR against the teacher (RGB and Y: their
+gap is a colour shift), NIQE, and high-frequency energy relative to the teacher (sharpness without weights)."""
 from collections import defaultdict
 from typing import Callable, Dict, Sequence
 
@@ -30,13 +31,32 @@ def _bgr(rgb: np.ndarray) -> np.ndarray:
     return rgb[..., ::-1].copy()
 
 
+HF_SIGMA = 1.5  # the Gaussian whose residual counts as high frequency (about 1/4 of the x4 Nyquist band and up)
+
+
+def high_frequency_energy(rgb: np.ndarray, crop_border: int = 4, sigma: float = HF_SIGMA) -> float:
+    """Mean squared high-pass residual of the luminance (0-255 scale): Y minus its Gaussian blur.
+
+    Needs no learned weights. Over-smoothed (blurry) outputs have less of it than the teacher's, noisy or
+    over-sharpened ones more; ``hf_ratio`` in ``evaluate`` is this value over the teacher's on the same image.
+    """
+    import cv2
+    from basicsr.utils.color_util import rgb2ycbcr
+    y = rgb2ycbcr(rgb.astype(np.float32) / 255., y_only=True) * 255.
+    if crop_border:
+        y = y[crop_border:-crop_border, crop_border:-crop_border]
+    residual = y - cv2.GaussianBlur(y, (0, 0), sigma, borderType=cv2.BORDER_REFLECT)
+    return float(np.mean(residual**2))
+
+
 def evaluate(generators: Dict[str, Generator], pairs: Sequence[tuple], teacher: str = 'teacher',
              crop_border: int = 4, log: Callable[[str], None] = print) -> Dict[str, Dict[str, float]]:
     """Mean metrics per generator over ``pairs`` of (name, lr_rgb, gt_rgb): PSNR/SSIM on RGB and on Y,
-    ``psnr_teacher``, NIQE; ``results['_outputs']`` holds the images.
+    ``psnr_teacher`` and ``psnr_teacher_y``, ``hf_ratio``, NIQE; ``results['_outputs']`` holds the images.
 
-    ``psnr_teacher`` compares with the output of the generator named ``teacher``; NIQE is skipped (NaN) on
-    images too small for it, with a message.
+    ``psnr_teacher(_y)`` compares with the output of the generator named ``teacher`` on RGB (on Y): an RGB
+    value far below the Y value means a colour shift. ``hf_ratio`` is the high-frequency energy over the
+    teacher's (1 = as sharp as the teacher). NIQE is skipped (NaN) on images too small for it, with a message.
     """
     outputs: Dict[str, Dict[str, np.ndarray]] = defaultdict(dict)
     for img_name, lr, _ in pairs:
@@ -53,8 +73,13 @@ def evaluate(generators: Dict[str, Generator], pairs: Sequence[tuple], teacher: 
             rows['psnr_y'].append(calculate_psnr(_bgr(sr), _bgr(gt), crop_border, test_y_channel=True))
             rows['ssim_y'].append(calculate_ssim(_bgr(sr), _bgr(gt), crop_border, test_y_channel=True))
             if teacher in outputs:
-                rows['psnr_teacher'].append(
-                    float('inf') if name == teacher else calculate_psnr(sr, outputs[teacher][img_name], crop_border))
+                ref = outputs[teacher][img_name]
+                same = name == teacher
+                rows['psnr_teacher'].append(float('inf') if same else calculate_psnr(sr, ref, crop_border))
+                rows['psnr_teacher_y'].append(float('inf') if same else calculate_psnr(
+                    _bgr(sr), _bgr(ref), crop_border, test_y_channel=True))
+                rows['hf_ratio'].append(high_frequency_energy(sr, crop_border) /
+                                        max(high_frequency_energy(ref, crop_border), 1e-12))
             try:
                 rows['niqe'].append(float(calculate_niqe(_bgr(sr), crop_border)))
             except Exception as err:  # NIQE needs several 96x96 blocks after cropping

@@ -21,7 +21,8 @@ from basicsr.utils.registry import MODEL_REGISTRY
 
 from ..archs.generator_call import bare_model, family_of
 from ..data.usm_pool import PooledSharpener, pool_with_sharpened
-from ..distill.options import check_checkpoint_files, check_queue, loss_weight, parse_sdakd_options
+from ..distill.options import (check_checkpoint_files, check_queue, check_teacher_cache, loss_weight,
+                               parse_sdakd_options)
 from ..distill.stage_policy import Role
 from ..metrics.cost import count_params
 from .adversaries import Adversary, discriminator_logits
@@ -41,6 +42,7 @@ class SDAKDModel(RealESRGANModel):
         if opt.get('is_train', True):
             check_queue(opt, self.sd.data)
             check_checkpoint_files(opt, self.sd)
+            check_teacher_cache(opt, self.sd)
         device = torch.device('cuda' if opt['num_gpu'] != 0 else 'cpu')  # as BaseModel decides it
         self.precision = Precision(device, self.sd.amp, self.sd.channels_last, self.sd.check_finite, self.sd.stage)
         self.teacher_side: Optional[TeacherSide] = None
@@ -159,6 +161,8 @@ class SDAKDModel(RealESRGANModel):
     def feed_data(self, data: dict) -> None:
         super().feed_data(data)
         self.in_size = data['in_size'].to(self.device) if 'in_size' in data else None
+        self.teacher_cached = ((data['teacher_out'].to(self.device), [f.to(self.device) for f in data['teacher_feats']])
+                               if 'teacher_feats' in data and self.is_train else None)
         for key in ('lq', 'gt', 'gt_usm'):
             if getattr(self, key, None) is not None:
                 setattr(self, key, self.precision.layout_batch(getattr(self, key)))
@@ -210,7 +214,7 @@ class SDAKDModel(RealESRGANModel):
         logits: Dict[str, Tensor] = {}
         with precision.autocast():
             self.output = self.generate(self.net_g, noise)
-            teacher_out = (self.teacher_side.forward(self.lq, self.in_size, noise, need_output=policy.kd)
+            teacher_out = (self.teacher_side.forward(self.lq, self.in_size, noise, policy.kd, self.teacher_cached)
                            if policy.teacher_forward else None)
             if g_step:
                 terms = self.objective.terms(self.output, pix_gt, percep_gt, teacher_out,

@@ -46,6 +46,7 @@ class TeacherSide:
             self.student_taps = FeatureTaps(student, student_taps, owner='student generator')
         self.truncate = truncate
         self._val_cache: Dict[str, object] = {}
+        self._cached_feats: Optional[List[Tensor]] = None  # this batch's features from the teacher cache
 
     # -------------------------------------------------------------- set-up
     def tap_channels(self, spec: dict, device) -> List[Tuple[int, int]]:
@@ -75,10 +76,16 @@ class TeacherSide:
         for taps in (self.teacher_taps, self.student_taps):
             if taps is not None:
                 taps.clear()
+        self._cached_feats = None
 
-    def forward(self, lq: Tensor, cond: Optional[Tensor], noise, need_output: bool) -> Optional[Tensor]:
+    def forward(self, lq: Tensor, cond: Optional[Tensor], noise, need_output: bool,
+                cached: Optional[Tuple[Tensor, List[Tensor]]] = None) -> Optional[Tensor]:
         """The teacher under no_grad. When only its features are needed (FMD without output distillation),
-        the pass stops at the last tap: RRDBNet's three HR-resolution convolutions are skipped."""
+        the pass stops at the last tap: RRDBNet's three HR-resolution convolutions are skipped. ``cached``
+        (output, features) from a teacher cache replaces the pass (data/teacher_cache.py)."""
+        if cached is not None:
+            self._cached_feats = cached[1]
+            return cached[0]
         taps = self.teacher_taps
         if taps is not None:
             taps.clear()
@@ -94,7 +101,8 @@ class TeacherSide:
 
     def fmd_term(self, fmd_loss: nn.Module) -> Tensor:
         """L_fmd: the adapted student features of the last student forward vs the teacher's."""
-        return fmd_loss(self.adapters(self.student_taps.collect()), self.teacher_taps.collect())
+        teacher_feats = self._cached_feats if self._cached_feats is not None else self.teacher_taps.collect()
+        return fmd_loss(self.adapters(self.student_taps.collect()), teacher_feats)
 
     # -------------------------------------------------------------- validation
     def validation_image(self, key: str, lq: Tensor, cond: Optional[Tensor], noise, value_range):

@@ -67,3 +67,25 @@ def student_spec() -> dict:
     import yaml
     with open(osp.join(OPTIONS_DIR, 'sdakd_demo_stage3.yml'), encoding='utf-8') as f:
         return yaml.safe_load(f)['network_g']
+
+
+# What "keeps the teacher's look" means for the demo's final student, on the held-out images (issue 11):
+# (name, metric, how it is computed from the results, the bound, the direction)
+TARGETS = (
+    ('fidelity', 'PSNR vs teacher, margin over bicubic (dB)',
+     lambda r, s: r[s]['psnr_teacher'] - r['bicubic']['psnr_teacher'], 1.0, '>='),
+    ('naturalness', "NIQE, student minus teacher", lambda r, s: r[s]['niqe'] - r['teacher']['niqe'], 1.5, '<='),
+    ('sharpness', 'HF energy / teacher, distance from 1', lambda r, s: abs(r[s]['hf_ratio'] - 1), 0.25, '<='),
+    ('colour', 'PSNR-Y minus PSNR-RGB vs teacher (dB)',
+     lambda r, s: r[s]['psnr_teacher_y'] - r[s]['psnr_teacher'], 1.0, '<='),
+)
+
+
+def check_targets(results: dict, student: str) -> List[tuple]:
+    """[(name, metric, value, bound, direction, met)] for the demo's targets (``TARGETS``)."""
+    rows = []
+    for name, metric, value_of, bound, direction in TARGETS:
+        value = float(value_of(results, student))
+        met = value >= bound if direction == '>=' else value <= bound
+        rows.append((name, metric, value, bound, direction, bool(met)))
+    return rows

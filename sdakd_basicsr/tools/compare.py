@@ -122,8 +122,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     pairs = demo.heldout_pairs()
     results = quality.evaluate(generators, pairs, log=demo.say)
     outputs = results.pop('_outputs')
-    metrics = ['psnr', 'ssim', 'psnr_teacher', 'niqe']
-    header = ['method', 'PSNR vs GT', 'SSIM vs GT', 'PSNR vs teacher', 'NIQE']
+    metrics = ['psnr', 'ssim', 'psnr_teacher', 'psnr_teacher_y', 'hf_ratio', 'niqe']
+    header = ['method', 'PSNR vs GT', 'SSIM vs GT', 'PSNR vs teacher', 'PSNR-Y vs teacher', 'HF energy / teacher',
+              'NIQE']
     notes: List[str] = []
     lpips = pm.build_metric(pm.LPIPSMetric, args.lpips_weights, notes.append)
     if lpips is not None:  # "keeps the teacher's look": LPIPS against the teacher's output

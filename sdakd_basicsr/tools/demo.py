@@ -24,8 +24,8 @@ import sdakd_basicsr  # noqa: F401  (compat fixes + registration)
 from sdakd_basicsr.archs.generator_call import REALESRGAN_X4PLUS
 from sdakd_basicsr.metrics import cost, images, quality, reporting
 from sdakd_basicsr.models.checkpoints import load_generator
-from sdakd_basicsr.recipes.demo import (OPTIONS_DIR, STAGES, TEACHER_FILE, convert_teacher, experiment, heldout_pairs,
-                                        prepare_data, run_option_file, say, student_spec)
+from sdakd_basicsr.recipes.demo import (OPTIONS_DIR, STAGES, TEACHER_FILE, check_targets, convert_teacher, experiment,
+                                        heldout_pairs, prepare_data, run_option_file, say, student_spec)
 
 
 def run_stage(stage: int, iters: int, extra: List[str]) -> float:
@@ -88,9 +88,15 @@ def write_report(report_dir: str, student_opt: dict, log=say) -> float:
          ['teacher / student', f'{t["params"] / s["params"]:.1f}x', f'{t["macs"] / s["macs"]:.1f}x',
           f'{t["latency"] / s["latency"]:.1f}x']])
     quality_table = reporting.markdown_table(
-        ['generator', 'PSNR vs GT (dB)', 'SSIM vs GT', 'PSNR vs teacher (dB)', 'NIQE (lower is better)'],
-        [[name, r['psnr'], r['ssim'], r['psnr_teacher'], r['niqe']] for name, r in results.items()],
-        fmt={2: '.4f'})
+        ['generator', 'PSNR vs GT (dB)', 'SSIM vs GT', 'PSNR vs teacher (dB)', 'PSNR-Y vs teacher (dB)',
+         'HF energy / teacher', 'NIQE (lower is better)'],
+        [[name, r['psnr'], r['ssim'], r['psnr_teacher'], r['psnr_teacher_y'], r['hf_ratio'], r['niqe']]
+         for name, r in results.items()], fmt={2: '.4f', 5: '.3f'})
+    targets = check_targets(results, 'student (stage 3)')
+    targets_table = reporting.markdown_table(
+        ['target', 'measure', 'value', 'bound', 'met'],
+        [[name, metric, f'{value:+.2f}', f'{direction} {bound}', 'yes' if met else 'NO']
+         for name, metric, value, bound, direction, met in targets])
     verdict = (f'**The final student beats bicubic by {bicubic_margin:+.2f} dB in PSNR against the teacher.**'
                if bicubic_margin > 0 else
                f'**FAILED: the final student is {bicubic_margin:+.2f} dB against bicubic '
@@ -112,8 +118,14 @@ channel selection, then SDAKD stages 1-3 (`options/demo/`). Held-out images (nev
 
 {quality_table}
 
+## Does the student keep the teacher's look?
+
+{targets_table}
+
 `psnr_teacher` measures fidelity to the teacher's output (what distillation optimises); "-" for the teacher
-itself. NIQE is computed on the full super-resolved images.
+itself; PSNR-Y far above PSNR on RGB means a colour shift. "HF energy / teacher" is the mean squared
+high-pass residual (luminance minus its Gaussian blur, sigma 1.5) over the teacher's: below 1 is blurrier.
+NIQE is computed on the full super-resolved images.
 
 ## Files
 
@@ -123,7 +135,7 @@ itself. NIQE is computed on the full super-resolved images.
 """
     with open(osp.join(report_dir, 'report.md'), 'w', encoding='utf-8') as f:
         f.write(text)
-    print(cost_table + '\n\n' + quality_table, flush=True)
+    print(cost_table + '\n\n' + quality_table + '\n\n' + targets_table, flush=True)
     return bicubic_margin
 
 

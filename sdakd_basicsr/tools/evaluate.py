@@ -181,8 +181,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     lpips_metric, fid_metric = perceptual_metrics(args, device, notes)
     results = quality.evaluate(generators, pairs, teacher=teacher or 'teacher', log=notes.append)
     outputs = results.pop('_outputs')
-    header = ['generator', 'PSNR', 'SSIM', 'PSNR-Y', 'SSIM-Y', 'PSNR vs teacher', 'NIQE']
-    keys = ['psnr', 'ssim', 'psnr_y', 'ssim_y', 'psnr_teacher', 'niqe']
+    header = ['generator', 'PSNR', 'SSIM', 'PSNR-Y', 'SSIM-Y', 'PSNR vs teacher', 'PSNR-Y vs teacher',
+              'HF energy / teacher', 'NIQE']
+    keys = ['psnr', 'ssim', 'psnr_y', 'ssim_y', 'psnr_teacher', 'psnr_teacher_y', 'hf_ratio', 'niqe']
     if lpips_metric is not None:
         pm.add_lpips(results, outputs, pairs, lpips_metric, teacher)
         header += ['LPIPS', 'LPIPS vs teacher']
@@ -195,6 +196,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     os.makedirs(args.out, exist_ok=True)
     rows = [[name] + [r.get(k, float('nan')) for k in keys] for name, r in results.items()]
     fmt = {i + 1: '.4f' for i, k in enumerate(keys) if k.startswith(('ssim', 'lpips'))}
+    fmt.update({i + 1: '.3f' for i, k in enumerate(keys) if k == 'hf_ratio'})
     table = reporting.markdown_table(header, rows, fmt=fmt)
     lr_desc = f'pairs from {args.lr}' if args.lr else f'{args.degradation} x{args.scale}, seed {args.seed}'
     text = (f'# Evaluation\n\n{len(pairs)} images from {args.gt}; LR: {lr_desc}; PSNR/SSIM on RGB and Y with a '

@@ -1,0 +1,30 @@
+"""Build the teacher cache of an option file: the teacher's output and tapped features on every LR image.
+
+    python -m sdakd_basicsr.tools.teacher_cache -opt options/my_paired_stage2.yml [--device cuda]
+
+The option file needs paired data (``high_order_degradation: false``), ``sdakd.teacher_g`` and
+``datasets.train.teacher_cache`` (the file to write); train with ``type: TeacherCachedPairedDataset``.
+See docs/training.md, "Teacher cache".
+"""
+import argparse
+from typing import List, Optional
+
+import yaml
+
+import sdakd_basicsr  # noqa: F401  (compat fixes + registration)
+from sdakd_basicsr.data.teacher_cache import build_from_options
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('-opt', required=True, help='SDAKD option file')
+    parser.add_argument('--device', default='cpu')
+    args = parser.parse_args(argv)
+    with open(args.opt, encoding='utf-8') as f:
+        opt = yaml.safe_load(f)
+    build_from_options(opt, args.device)
+    return 0
+
+
+if __name__ == '__main__':
+    raise SystemExit(main())
