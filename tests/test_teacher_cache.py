@@ -29,7 +29,8 @@ def cached_options(stage=2, gt_size=64, flips=False, **extra):
     opt = tiny_options(stage, **extra)
     opt['high_order_degradation'] = False
     opt['datasets']['train'] = dict(
-        name='pairs', type='TeacherCachedPairedDataset', dataroot_gt='datasets/pairs/gt', dataroot_lq='datasets/pairs/lq',
+        name='pairs', type='TeacherCachedPairedDataset', dataroot_gt='datasets/pairs/gt',
+        dataroot_lq='datasets/pairs/lq',
         teacher_cache='datasets/pairs/teacher_cache.pt', filename_tmpl='{}', io_backend={'type': 'disk'},
         gt_size=gt_size, use_hflip=flips, use_rot=flips, use_shuffle=False, num_worker_per_gpu=0,
         batch_size_per_gpu=2, dataset_enlarge_ratio=1, prefetch_mode=None, pin_memory=False)
