@@ -103,6 +103,7 @@ def scale_of(feature: Tensor, lq: Tensor) -> float:
 def lq_images_of(dataset_opt: dict) -> Dict[str, Tensor]:
     """Every LR image of a paired dataset option block (folder or meta_info), by basename, as 1x3xhxw RGB."""
     import cv2
+
     from basicsr.data.data_util import paired_paths_from_folder, paired_paths_from_meta_info_file
     folders, keys, tmpl = [dataset_opt['dataroot_lq'], dataset_opt['dataroot_gt']], ['lq', 'gt'], \
         dataset_opt.get('filename_tmpl', '{}')

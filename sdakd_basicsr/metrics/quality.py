@@ -41,6 +41,7 @@ def high_frequency_energy(rgb: np.ndarray, crop_border: int = 4, sigma: float = 
     over-sharpened ones more; ``hf_ratio`` in ``evaluate`` is this value over the teacher's on the same image.
     """
     import cv2
+
     from basicsr.utils.color_util import rgb2ycbcr
     y = rgb2ycbcr(rgb.astype(np.float32) / 255., y_only=True) * 255.
     if crop_border:

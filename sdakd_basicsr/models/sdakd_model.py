@@ -21,8 +21,7 @@ from basicsr.utils.registry import MODEL_REGISTRY
 
 from ..archs.generator_call import bare_model, family_of
 from ..data.usm_pool import PooledSharpener, pool_with_sharpened
-from ..distill.options import (check_checkpoint_files, check_queue, check_teacher_cache, loss_weight,
-                               parse_sdakd_options)
+from ..distill.options import check_checkpoint_files, check_queue, check_teacher_cache, loss_weight, parse_sdakd_options
 from ..distill.stage_policy import Role
 from ..metrics.cost import count_params
 from .adversaries import Adversary, discriminator_logits
