@@ -72,7 +72,8 @@ def check_cache_matches(path: str, teacher_opt: Optional[dict], taps: Sequence[s
     if teacher_opt is None:
         raise ValueError('datasets.train.teacher_cache: the stage has no sdakd.teacher_g to check the cache against')
     found, expected = read_cache_meta(path), cache_meta(teacher_opt, taps)
-    differ = [k for k in expected if found.get(k) != expected[k]]
+    # a stage without feature distillation (no taps) uses only the cached output
+    differ = [k for k in expected if found.get(k) != expected[k] and not (k == 'taps' and not taps)]
     if differ:
         detail = '; '.join(f'{k}: cache {found.get(k)!r} vs options {expected[k]!r}' for k in differ)
         raise ValueError(f'datasets.train.teacher_cache: {path} was made for other settings ({detail}); rebuild it '
@@ -134,8 +135,10 @@ def build_from_options(opt: dict, device: str = 'cpu', log: Callable[[str], None
         raise KeyError('sdakd.teacher_g: a teacher cache needs the teacher generator')
     teacher = load_generator(sd.teacher_g['network'], sd.teacher_g['path'], sd.teacher_g['param_key'], device,
                              'sdakd.teacher_g.path')
+    net = sd.teacher_g['network']
+    taps = sd.taps or list(sd.block.taps or family_of(net).taps_for(net))  # stages without FMD: the default taps
     images = lq_images_of(dataset_opt)
-    log(f'teacher cache: {len(images)} LR images, taps {sd.taps} -> {path}')
-    size = build_teacher_cache(teacher, sd.taps, images, path, cache_meta(sd.teacher_g, sd.taps), log=log)
+    log(f'teacher cache: {len(images)} LR images, taps {taps} -> {path}')
+    size = build_teacher_cache(teacher, taps, images, path, cache_meta(sd.teacher_g, taps), log=log)
     log(f'teacher cache: wrote {path} ({size / 2**20:.0f} MiB)')
     return path

@@ -195,3 +195,15 @@ def check_teacher_cache(opt: dict, sd: SDAKDOptions) -> None:
                          'high_order_degradation: false (paired data) or remove teacher_cache')
     from ..data.teacher_cache import check_cache_matches
     check_cache_matches(path, sd.teacher_g, sd.taps)
+
+
+def optimizer_options(train: TrainBlock, key: str) -> dict:
+    """``train.<key>`` (optim_g / optim_d / optim_d_teacher) with StyleGAN2's lazy-regularisation correction
+    applied when ``lazy_reg_correction`` is on: lr and betas scaled by every / (every + 1)."""
+    optim_opt = dict(getattr(train, key))
+    if train.lazy_reg_correction:
+        every = train.net_g_reg_every if key == 'optim_g' else train.net_d_reg_every
+        ratio = every / (every + 1)
+        optim_opt['lr'] = optim_opt['lr'] * ratio
+        optim_opt['betas'] = [b**ratio for b in optim_opt.get('betas', (0.9, 0.999))]
+    return optim_opt

@@ -62,6 +62,9 @@ class SDAKDBlock:
     check_finite: bool = option(True, help='stop with the iteration and term when a loss becomes NaN/inf')
     value_range: List[float] = option([0, 1], choices=([0, 1], [-1, 1]), help="the images' value range: [0, 1] "
                                       '(Real-ESRGAN) or [-1, 1] (GCFSR)')
+    log_grad_norms: bool = option(False, help="log the RMS gradient that each adversarial term (and the KD term) "
+                                  "sends to the student's output (grad_l_g_gan_ds, ...): the capacity-mismatch "
+                                  'diagnostic; costs one extra backward pass through each discriminator')
     init_student_from_teacher: bool = option(False, help='RRDBNet: initialise G_S from G_T by channel selection '
                                              'on the first training batch (an extension beyond the paper)')
 

@@ -27,6 +27,18 @@ def discriminator_logits(net: nn.Module, images: Tensor) -> Tensor:
         d.train(was_training)
 
 
+def output_grad_rms(terms: Dict[str, Tensor], output: Tensor) -> Dict[str, Tensor]:
+    """RMS of the gradient each adversarial (and the KD) term sends to the generator's output: with a
+    discriminator far stronger than the student, it vanishes or explodes (docs/method.md, section 6)."""
+    grads = OrderedDict()
+    for name, term in terms.items():
+        if name.startswith('l_g_gan_') or name == 'l_g_kd':
+            grad, = torch.autograd.grad(term, output, retain_graph=True, allow_unused=True)
+            if grad is not None:
+                grads[f'grad_{name}'] = grad.detach().float().pow(2).mean().sqrt()
+    return grads
+
+
 class Adversary:
     """One discriminator in one role. ``optimizer`` None: it is frozen and only judges the generator."""
 

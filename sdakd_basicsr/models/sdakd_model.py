@@ -21,10 +21,11 @@ from basicsr.utils.registry import MODEL_REGISTRY
 
 from ..archs.generator_call import bare_model, family_of
 from ..data.usm_pool import PooledSharpener, pool_with_sharpened
-from ..distill.options import check_checkpoint_files, check_queue, check_teacher_cache, loss_weight, parse_sdakd_options
+from ..distill.options import (check_checkpoint_files, check_queue, check_teacher_cache, loss_weight, optimizer_options,
+                               parse_sdakd_options)
 from ..distill.stage_policy import Role
 from ..metrics.cost import count_params
-from .adversaries import Adversary, discriminator_logits
+from .adversaries import Adversary, discriminator_logits, output_grad_rms
 from .checkpoints import load_into, save_networks, save_training_state
 from .generator_objective import GeneratorObjective
 from .precision import Precision
@@ -140,13 +141,7 @@ class SDAKDModel(RealESRGANModel):
                                                train.net_d_reg_every, distill)
 
     def _optimizer(self, key: str, params) -> torch.optim.Optimizer:
-        train = self.sd.train
-        optim_opt = dict(getattr(train, key))
-        if train.lazy_reg_correction:  # StyleGAN2's lazy regularisation: lr and betas scaled by every / (every + 1)
-            every = train.net_g_reg_every if key == 'optim_g' else train.net_d_reg_every
-            ratio = every / (every + 1)
-            optim_opt['lr'] = optim_opt['lr'] * ratio
-            optim_opt['betas'] = [b**ratio for b in optim_opt.get('betas', (0.9, 0.999))]
+        optim_opt = optimizer_options(self.sd.train, key)
         optimizer = self.precision.register(self.get_optimizer(optim_opt.pop('type'), params, **optim_opt))
         setattr(self, f'optimizer_{key[len("optim_"):]}', optimizer)
         self.optimizers.append(optimizer)
@@ -223,6 +218,8 @@ class SDAKDModel(RealESRGANModel):
                         self.output)
         if g_step:
             precision.check_finite(terms, current_iter)
+            if self.sd.block.log_grad_norms:
+                log.update(output_grad_rms(terms, self.output))
             precision.backward(sum(terms.values()), self.optimizer_g)
             precision.step(self.optimizer_g)
             log.update(terms)
@@ -243,7 +240,7 @@ class SDAKDModel(RealESRGANModel):
     def _warmup_teacher_discriminator(self, current_iter: int, gan_gt: Tensor) -> None:
         """Stage 0: the teacher's own outputs are the fakes D_T learns to tell from real images."""
         noise = self.draw_noise(self.lq.shape[0])
-        self.output = self.teacher_side.forward(self.lq, self.in_size, noise, need_output=True)
+        self.output = self.teacher_side.forward(self.lq, self.in_size, noise, True, self.teacher_cached)
         self.log_dict = self.reduce_loss_dict(self.adversaries[Role.TEACHER].step(gan_gt, self.output, current_iter))
 
     def _init_student_from_teacher(self) -> None:
