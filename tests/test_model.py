@@ -358,3 +358,20 @@ def test_discriminator_distillation_needs_a_trained_student_d_and_a_teacher_d(wo
         build_model_from(d_distill_opts(stage=1))
     with pytest.raises(KeyError, match='needs the teacher discriminator: set `network_d_teacher`'):
         build_model_from(stage_opts(2, **{'train.d_distill_opt': {'type': 'MSELoss', 'loss_weight': 1.0}}))
+
+
+def test_gradient_norm_diagnostic_is_logged_and_changes_no_weight(workdir):
+    results = {}
+    for on in (False, True):
+        opt = stage_opts(3, **{'sdakd.log_grad_norms': on, 'train.kd_opt': {'type': 'L1Loss', 'loss_weight': 1.0}})
+        torch.manual_seed(0)
+        model = build_model_from(opt)
+        run_iters(model, opt, 2)
+        results[on] = model
+    log = results[True].log_dict
+    for key in ('grad_l_g_gan_ds', 'grad_l_g_gan_dt', 'grad_l_g_kd'):
+        assert key in log and 0 < float(log[key]) < float('inf'), key
+    assert not any(k.startswith('grad_') for k in results[False].log_dict)
+    for key in ('net_g', 'net_d', 'net_d_teacher', 'net_adapters'):
+        a, b = getattr(results[True], key).state_dict(), getattr(results[False], key).state_dict()
+        assert all(torch.equal(a[k], b[k]) for k in a), f'{key} changed with the diagnostic on'

@@ -73,8 +73,8 @@ def _experiment(name: str, file: str) -> str:
     return f'experiments/{name}/models/{file}'
 
 
-def _study_settings(opt: dict, cache: bool = True) -> dict:
-    """The protocol's common settings on one demo stage file."""
+def _study_settings(opt: dict, taps: Sequence[str], cache: bool = True) -> dict:
+    """The protocol's common settings on one demo stage file (``taps``: stage 3's, in every stage)."""
     opt = copy.deepcopy(opt)
     train_set = opt['datasets']['train']
     train_set.update(gt_size=STUDY_GT_SIZE, batch_size_per_gpu=STUDY_BATCH)
@@ -82,7 +82,7 @@ def _study_settings(opt: dict, cache: bool = True) -> dict:
     if cache:
         train_set.update(type='TeacherCachedPairedDataset', teacher_cache=CACHE_FILE)
     sd = opt['sdakd']
-    sd['taps'] = ['body.5', 'body.11', 'body.17', 'body.22', 'conv_body']  # every stage: the cache's taps
+    sd['taps'] = list(taps)  # every stage: the cache's taps
     opt['logger'].update(print_freq=5, save_checkpoint_freq=100)
     for key in ('gan_opt', 'gan_teacher_opt'):
         if key in opt['train']:
@@ -131,11 +131,12 @@ def plan(stages: Dict[int, dict], arms: Sequence[str], seeds: Sequence[int], ite
     if unknown:
         raise KeyError(f'unknown study arm(s) {unknown}; choose from {sorted(ARMS)}')
     donor = stages[3]
+    taps = donor['sdakd']['taps']
     runs: List[Run] = []
-    s0 = _study_settings(stages[0])
+    s0 = _study_settings(stages[0], taps)
     s0['name'] = 'study_stage0'
     runs.append(Run(s0['name'], 0, s0, iters[0]))
-    s1 = _study_settings(stages[1])
+    s1 = _study_settings(stages[1], taps)
     s1['name'] = 'study_stage1'
     runs.append(Run(s1['name'], 1, s1, iters[1]))
     d_teacher_warm = _experiment(s0['name'], 'net_d_teacher_latest.pth')
@@ -146,7 +147,7 @@ def plan(stages: Dict[int, dict], arms: Sequence[str], seeds: Sequence[int], ite
             arm = ARMS[arm_name]
             if arm.stage2 not in variants_done:
                 roles, fmd = STAGE2_VARIANTS[arm.stage2]
-                s2 = _study_settings(stages[2])
+                s2 = _study_settings(stages[2], taps)
                 s2['name'] = f'study_s{seed}_stage2_{arm.stage2}'
                 s2['manual_seed'] = 100 * seed + 2
                 s2['path']['pretrain_network_g'] = student_s1
@@ -157,7 +158,7 @@ def plan(stages: Dict[int, dict], arms: Sequence[str], seeds: Sequence[int], ite
                 runs.append(variants_done[arm.stage2])
             s2_run = variants_done[arm.stage2]
             s2_roles, s2_fmd = STAGE2_VARIANTS[arm.stage2]
-            s3 = _study_settings(stages[3])
+            s3 = _study_settings(stages[3], taps)
             s3['name'] = f'study_s{seed}_stage3_{arm.name}'
             s3['manual_seed'] = 100 * seed + 3
             s3['path']['pretrain_network_g'] = _experiment(s2_run.name, 'net_g_latest.pth')

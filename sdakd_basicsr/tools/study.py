@@ -23,7 +23,6 @@ from typing import Dict, List, Optional
 import yaml
 
 import sdakd_basicsr  # noqa: F401  (compat fixes + registration)
-from sdakd_basicsr.archs.generator_call import REALESRGAN_X4PLUS
 from sdakd_basicsr.metrics import quality, reporting
 from sdakd_basicsr.models.checkpoints import load_generator
 from sdakd_basicsr.recipes import demo
@@ -117,8 +116,10 @@ def series_of(run_name: str) -> Dict[str, List[tuple]]:
 def report(runs: List[st.Run], arms: List[str], seeds: List[int], out: str, wall_s: Optional[float]) -> str:
     """Evaluate every arm's final students on the held-out images; write tables, verdicts and plots."""
     device = 'cpu'
-    teacher = load_generator(REALESRGAN_X4PLUS, demo.TEACHER_FILE, 'params_ema', device)
-    spec = demo.student_spec()
+    final = runs[-1].opt  # a stage-3 file: the teacher and student as trained
+    teacher = load_generator(final['sdakd']['teacher_g']['network'], final['sdakd']['teacher_g']['path'],
+                             final['sdakd']['teacher_g'].get('param_key', 'params_ema'), device)
+    spec = final['network_g']
     generators = {'bicubic': quality.bicubic(4), 'teacher': quality.network(teacher),
                   'stage 1 (shared start)': quality.network(load_generator(
                       spec, osp.join('experiments', 'study_stage1', 'models', 'net_g_latest.pth')))}
