@@ -93,8 +93,8 @@ def _tiny_demo_root(root):
         os.makedirs(osp.join(data, part, 'lq'))
         for name in os.listdir(osp.join(data, part, 'gt')):
             img = cv2.imread(osp.join(data, part, 'gt', name))
-            cv2.imwrite(osp.join(data, part, 'lq', name), cv2.resize(img, (size // 4, size // 4),
-                                                                      interpolation=cv2.INTER_AREA))
+            small = cv2.resize(img, (size // 4, size // 4), interpolation=cv2.INTER_AREA)
+            cv2.imwrite(osp.join(data, part, 'lq', name), small)
     with open(osp.join(data, 'train', 'meta_info.txt'), 'w') as f:
         f.write(''.join(f'{n} (64,64,3)\n' for n in sorted(os.listdir(osp.join(data, 'train', 'gt')))))
     open(osp.join(data, '.complete'), 'w').close()
