@@ -11,19 +11,20 @@ install: $(STAMP)
 
 # Order matters: torch first (from local disk here), then basicsr without build isolation (its sdist's
 # setup_requires would otherwise pull a second torch into the build env), then this package, editable.
-$(STAMP): setup.py Makefile
+$(STAMP): setup.py Makefile sdakd_torchvision_alias.py
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip 'setuptools>=77' wheel
 	$(BIN)/python -m pip install -q torch==2.14.1 torchvision==0.29.1
 	$(BIN)/python -m pip install -q --no-build-isolation basicsr==1.4.2
-	$(BIN)/python -m pip install -q --no-build-isolation -e '.[test,lint,demo,export,eval]'
+	$(BIN)/python -m pip install -q --no-build-isolation -e '.[test,lint,demo,export,eval,realesrgan]'
+	$(BIN)/python -m sdakd_torchvision_alias --install   # basicsr/realesrgan import without the plugin
 	touch $(STAMP)
 
 test: install
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS) tests
 
 # flake8 + isort with BasicSR's 120 columns (settings in setup.cfg)
-LINTED := sdakd_basicsr tests benchmarks scripts
+LINTED := sdakd_basicsr tests benchmarks scripts sdakd_torchvision_alias.py setup.py
 lint: install
 	$(BIN)/python -m flake8 $(LINTED)
 	$(BIN)/python -m isort --check-only --diff $(LINTED)

