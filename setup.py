@@ -35,6 +35,9 @@ setup(
         'sdakd-profile = sdakd_basicsr.tools.profile:main',
         'sdakd-export = sdakd_basicsr.tools.export:main',
         'sdakd-ncnn-convert = sdakd_basicsr.tools.ncnn_convert:main',
+        'sdakd-upscale = sdakd_basicsr.tools.upscale:main',
+        'sdakd-study = sdakd_basicsr.tools.study:main',
+        'sdakd-teacher-cache = sdakd_basicsr.tools.teacher_cache:main',
     ]},
     extras_require={
         'test': ['pytest'],
