@@ -51,7 +51,10 @@ def check_parity(net: nn.Module, onnx_path: str, image: np.ndarray) -> List[Tupl
     import onnxruntime as ort
     session = ort.InferenceSession(onnx_path, providers=['CPUExecutionProvider'])
     results = []
-    for name, x in (('image', image), ('odd-sized crop', image[:, :, :image.shape[2] - 5, :image.shape[3] - 3])):
+    multiple = {2: 2, 1: 4}.get(getattr(net, 'scale', 4), 1)  # x2 / x1 RRDBNet: pixel-unshuffle needs multiples
+    h, w = image.shape[2] - 5, image.shape[3] - 3
+    crop = image[:, :, :h - h % multiple, :w - w % multiple]
+    for name, x in (('image', image), ('other-sized crop', crop)):
         x = np.ascontiguousarray(x, dtype=np.float32)
         onnx_out = session.run(None, {'lr': x})[0]
         with torch.no_grad():
