@@ -11,13 +11,14 @@ install: $(STAMP)
 
 # Order matters: torch first (from local disk here), then basicsr without build isolation (its sdist's
 # setup_requires would otherwise pull a second torch into the build env), then this package, editable.
-$(STAMP): setup.py Makefile sdakd_torchvision_alias.py
+$(STAMP): setup.py Makefile sdakd_torchvision_alias.py scripts/install_system_libs.sh
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip 'setuptools>=77' wheel
 	$(BIN)/python -m pip install -q torch==2.14.1 torchvision==0.29.1
 	$(BIN)/python -m pip install -q --no-build-isolation basicsr==1.4.2
 	$(BIN)/python -m pip install -q --no-build-isolation -e '.[test,lint,demo,export,eval,realesrgan]'
 	$(BIN)/python -m sdakd_torchvision_alias --install   # basicsr/realesrgan import without the plugin
+	bash scripts/install_system_libs.sh                   # libvulkan1/libomp5 for the ncnn engine (root: apt-get)
 	touch $(STAMP)
 
 test: install

