@@ -36,6 +36,7 @@ setup(
         'sdakd-export = sdakd_basicsr.tools.export:main',
         'sdakd-ncnn-convert = sdakd_basicsr.tools.ncnn_convert:main',
         'sdakd-upscale = sdakd_basicsr.tools.upscale:main',
+        'sdakd-release = sdakd_basicsr.tools.release:main',
         'sdakd-study = sdakd_basicsr.tools.study:main',
         'sdakd-teacher-cache = sdakd_basicsr.tools.teacher_cache:main',
     ]},

@@ -1,0 +1,74 @@
+"""The release folder: a params_ema-only .pth that loads into a plain RRDBNet, ONNX with parity, ncnn files
+(fp16 and fp32) that read back into the same network, a model card with the facts, and the upscale command
+reading the folder."""
+import json
+import os
+
+import pytest
+import torch
+import yaml
+from helpers import STUDENT_G, TEACHER_G, build
+
+from sdakd_basicsr.deploy.ncnn import convert
+from sdakd_basicsr.tools.release import main
+
+
+@pytest.fixture
+def trained(tmp_path, monkeypatch):
+    """A finished stage-3 experiment and the stage-2 one it came from (BasicSR copies each option file)."""
+    monkeypatch.chdir(tmp_path)
+    torch.manual_seed(0)
+    student = build(STUDENT_G)
+    for stage in (2, 3):
+        name = f'run_stage{stage}'
+        os.makedirs(f'experiments/{name}/models')
+        opt = {'name': name, 'scale': 4, 'network_g': dict(STUDENT_G), 'train': {'total_iter': 100 * stage},
+               'sdakd': {'stage': stage, 'teacher_g': {'network': dict(TEACHER_G), 'path': 'teacher.pth'}},
+               'path': {'pretrain_network_g': 'experiments/run_stage2/models/net_g_latest.pth' if stage == 3 else None}}
+        with open(f'experiments/{name}/{name}.yml', 'w') as f:
+            yaml.safe_dump(opt, f)
+        torch.save({'params': build(STUDENT_G).state_dict(), 'params_ema': student.state_dict()},
+                   f'experiments/{name}/models/net_g_latest.pth')
+    return student, 'experiments/run_stage3/run_stage3.yml'
+
+
+def test_release_writes_every_format_and_a_model_card(trained):
+    student, option_file = trained
+    assert main(['-opt', option_file, '--out', 'releases/tiny_x4']) == 0
+    files = sorted(os.listdir('releases/tiny_x4'))
+    assert files == sorted(['tiny_x4.pth', 'tiny_x4.onnx', 'tiny_x4.param', 'tiny_x4.bin', 'tiny_x4-fp32.param',
+                            'tiny_x4-fp32.bin', 'release.json', 'model_card.md'])
+    ckpt = torch.load('releases/tiny_x4/tiny_x4.pth')
+    assert list(ckpt) == ['params_ema']  # the official Real-ESRGAN layout: no non-EMA weights to pick by mistake
+    plain = build(STUDENT_G)
+    plain.load_state_dict(ckpt['params_ema'], strict=True)
+    assert all(torch.equal(plain.state_dict()[k], v) for k, v in student.state_dict().items())
+    fp32_state, config = convert('releases/tiny_x4/tiny_x4-fp32.param', 'releases/tiny_x4/tiny_x4-fp32.bin')
+    assert config['num_feat'] == STUDENT_G['num_feat']
+    assert all(torch.equal(fp32_state[k], v) for k, v in student.state_dict().items())
+    card = open('releases/tiny_x4/model_card.md').read()
+    params = sum(p.numel() for p in student.parameters())
+    for fact in (f'{params:,d}', 'num_feat 4', 'x4', 'teacher.pth', 'run_stage2 | 2 | 200', 'run_stage3 | 3 | 300',
+                 'ms', 'dB'):
+        assert fact in card, fact
+    meta = json.load(open('releases/tiny_x4/release.json'))
+    assert meta['params'] == params and meta['files']['pytorch'] == 'tiny_x4.pth'
+
+
+def test_upscale_reads_a_release_folder(trained, capsys):
+    import cv2
+    import numpy as np
+
+    from sdakd_basicsr.tools.upscale import main as upscale
+    _, option_file = trained
+    main(['-opt', option_file, '--out', 'releases/tiny_x4'])
+    os.makedirs('in')
+    cv2.imwrite('in/a.png', np.full((12, 10, 3), 128, np.uint8))
+    assert upscale(['-i', 'in', '-o', 'out', '--model', 'releases/tiny_x4']) == 0
+    assert cv2.imread('out/a_out.png').shape == (48, 40, 3)
+
+
+def test_release_of_a_missing_checkpoint_names_it(trained):
+    _, option_file = trained
+    with pytest.raises(FileNotFoundError, match='nope.pth'):
+        main(['-opt', option_file, '--checkpoint', 'nope.pth', '--out', 'r'])
