@@ -122,9 +122,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     pairs = demo.heldout_pairs()
     results = quality.evaluate(generators, pairs, log=demo.say)
     outputs = results.pop('_outputs')
-    metrics = ['psnr', 'ssim', 'psnr_teacher', 'psnr_teacher_y', 'hf_ratio', 'niqe']
-    header = ['method', 'PSNR vs GT', 'SSIM vs GT', 'PSNR vs teacher', 'PSNR-Y vs teacher', 'HF energy / teacher',
-              'NIQE']
+    metrics = ['psnr', 'ssim', 'psnr_teacher', 'psnr_teacher_y', 'psnr_teacher_cbcr', 'hf_ratio', 'niqe']
+    header = ['method', 'PSNR vs GT', 'SSIM vs GT', 'PSNR vs teacher', 'PSNR-Y vs teacher', 'chroma PSNR vs teacher',
+              'HF energy / teacher', 'NIQE']
     notes: List[str] = []
     lpips = pm.build_metric(pm.LPIPSMetric, args.lpips_weights, notes.append)
     if lpips is not None:  # "keeps the teacher's look": LPIPS against the teacher's output
@@ -142,7 +142,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             cells.append(mean if len(v) == 1 or not np.isfinite(mean) else f'{mean:.2f} ± {v.std():.2f}')
         rows.append([label] + cells)
         csv_rows.append({'method': label, **{m: float(np.mean(values[m])) for m in metrics}, 'seeds': len(keys)})
-    table = reporting.markdown_table(header, rows, fmt={2: '.4f', 5: '.4f', 6: '.4f'})
+    table = reporting.markdown_table(header, rows, fmt={2: '.4f', 6: '.3f', 8: '.4f', 9: '.4f'})
     _plot_logits(methods, seeds[0], osp.join(args.out, 'logits.png'))
     minutes = (time.time() - start) / 60
     text = (f'# SDAKD comparison (demo data, real x4plus teacher, width 1/4)\n\nBudget (stages 0-3 of SDAKD): '

@@ -182,8 +182,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     results = quality.evaluate(generators, pairs, teacher=teacher or 'teacher', log=notes.append)
     outputs = results.pop('_outputs')
     header = ['generator', 'PSNR', 'SSIM', 'PSNR-Y', 'SSIM-Y', 'PSNR vs teacher', 'PSNR-Y vs teacher',
-              'HF energy / teacher', 'NIQE']
-    keys = ['psnr', 'ssim', 'psnr_y', 'ssim_y', 'psnr_teacher', 'psnr_teacher_y', 'hf_ratio', 'niqe']
+              'chroma PSNR vs teacher', 'HF energy / teacher', 'NIQE']
+    keys = ['psnr', 'ssim', 'psnr_y', 'ssim_y', 'psnr_teacher', 'psnr_teacher_y', 'psnr_teacher_cbcr', 'hf_ratio',
+            'niqe']
     if lpips_metric is not None:
         pm.add_lpips(results, outputs, pairs, lpips_metric, teacher)
         header += ['LPIPS', 'LPIPS vs teacher']

@@ -132,7 +132,8 @@ def report(runs: List[st.Run], arms: List[str], seeds: List[int], out: str, wall
     results = quality.evaluate(generators, pairs, log=lambda m: None)
     outputs = results.pop('_outputs')
     metrics = [('psnr', 'PSNR vs GT', True), ('ssim', 'SSIM vs GT', True), ('psnr_teacher', 'PSNR vs teacher', True),
-               ('psnr_teacher_y', 'PSNR-Y vs teacher', True), ('hf_ratio', 'HF energy / teacher', None),
+               ('psnr_teacher_y', 'PSNR-Y vs teacher', True), ('psnr_teacher_cbcr', 'chroma PSNR vs teacher', True),
+               ('hf_ratio', 'HF energy / teacher', None),
                ('niqe', 'NIQE', False)]
     per_arm = {arm: {m: [results[f'{arm}|{s}'][m] for s in seeds] for m, _, _ in metrics} for arm in arms}
     rows, csv_rows = [], []
@@ -147,7 +148,7 @@ def report(runs: List[st.Run], arms: List[str], seeds: List[int], out: str, wall
         rows.append([arm] + cells)
         for s in seeds:
             csv_rows.append({'arm': arm, 'seed': s, **{m: results[f'{arm}|{s}'][m] for m, _, _ in metrics}})
-    table = reporting.markdown_table(['arm'] + [h for _, h, _ in metrics], rows, fmt={2: '.4f', 5: '.3f'})
+    table = reporting.markdown_table(['arm'] + [h for _, h, _ in metrics], rows, fmt={2: '.4f', 6: '.3f'})
     with open(osp.join(out, 'study.csv'), 'w', newline='') as f:
         writer = csv.DictWriter(f, fieldnames=list(csv_rows[0]))
         writer.writeheader()
