@@ -60,6 +60,9 @@ class SDAKDBlock:
     truncate_teacher: bool = option(True, help="when no term needs the teacher's output, stop its forward pass "
                                     'at the last tap')
     check_finite: bool = option(True, help='stop with the iteration and term when a loss becomes NaN/inf')
+    max_abs_weight: float = option(1e4, minimum=0, help='before every save: a trained network with a non-finite '
+                                   'weight or one larger than this in magnitude stops the run, and nothing is '
+                                   'written (the checkpoints on disk stay healthy); 0 = no check')
     value_range: List[float] = option([0, 1], choices=([0, 1], [-1, 1]), help="the images' value range: [0, 1] "
                                       '(Real-ESRGAN) or [-1, 1] (GCFSR)')
     log_grad_norms: bool = option(False, help="log the RMS gradient that each adversarial term (and the KD term) "

@@ -93,23 +93,33 @@ def load_generator(spec: dict, path: str, param_key: Optional[str] = 'params_ema
 
 
 def atomic_save(obj, path: str, retries: int = 3) -> None:
-    """``torch.save`` to ``path`` via a temporary file in the same folder, read back, then renamed.
+    """``torch.save`` to ``path`` via a temporary file in the same folder, flushed to disk, read back, renamed.
 
-    The file under ``path`` is replaced only by a copy that loads again; on failure the previous file is
-    left as it was, the temporary file is removed and the error names ``path``.
+    The file under ``path`` is replaced only by a copy that loads again; on failure (a full disk, a flaky
+    network file system) the previous file is left as it was, the temporary file is removed and the error
+    names ``path`` and the cause.
     """
-    os.makedirs(osp.dirname(osp.abspath(path)), exist_ok=True)
+    import errno
+    import shutil
+    folder = osp.dirname(osp.abspath(path))
+    os.makedirs(folder, exist_ok=True)
     tmp = f'{path}{PARTIAL}'
     for attempt in range(retries):  # BasicSR's retries, for flaky (network) file systems
         try:
-            torch.save(obj, tmp)
+            with open(tmp, 'wb') as f:
+                torch.save(obj, f)
+                f.flush()
+                os.fsync(f.fileno())
             torch.load(tmp, map_location='cpu', weights_only=False)  # a write that did not complete fails here
             break
         except Exception as err:  # OSError, or the unpickling error of a truncated file
             if osp.exists(tmp):
                 os.remove(tmp)
-            if attempt == retries - 1:
-                raise OSError(f'could not write {path} ({err}); the previous file, if any, is unchanged') from err
+            full = isinstance(err, OSError) and err.errno == errno.ENOSPC
+            if full or attempt == retries - 1:
+                cause = (f'no space left on the device of {folder} ({shutil.disk_usage(folder).free / 2**20:.0f} MiB '
+                         f'free)' if full else f'{type(err).__name__}: {err}')
+                raise OSError(f'could not write {path}: {cause}; the previous file, if any, is unchanged') from err
             get_root_logger().warning(f'Saving {path} failed ({err}); retrying')
             time.sleep(1)
     os.replace(tmp, path)

@@ -91,8 +91,29 @@ class Precision:
                 raise FloatingPointError(
                     f'SDAKD stage {self.stage}: loss term {name} = {value.detach().float().mean().item()} at '
                     f'iteration {current_iter}. Training stopped before this step was applied; the checkpoints on '
-                    f'disk are from earlier iterations and were not overwritten. Lower the learning rate or this '
-                    f"term's loss_weight, or resume from the last checkpoint with --auto_resume.")
+                    f'disk are from earlier iterations and were not overwritten. Resume from them with a lower '
+                    f'learning rate (applied at resume) or a lower loss_weight for this term: python '
+                    f'sdakd_basicsr/train.py -opt <this option file> --auto_resume --force_yml '
+                    f'train:optim_g:lr=<lower>')
+
+    def check_weights(self, nets: Dict[str, Optional[nn.Module]], current_iter: int, limit: float,
+                      resume_hint: str) -> None:
+        """Divergence caught before a save: a non-finite or huge weight stops the run with nothing written."""
+        if not limit:
+            return
+        for label, net in nets.items():
+            if net is None or not any(p.requires_grad for p in net.parameters()):
+                continue  # absent, or frozen: it cannot have moved
+            for name, param in net.named_parameters():
+                value = param.detach()
+                finite = bool(torch.isfinite(value).all())
+                largest = float(value.abs().max()) if finite else float('nan')
+                if not finite or largest > limit:
+                    raise FloatingPointError(
+                        f'SDAKD stage {self.stage}: {label}.{name} has diverged at iteration {current_iter} (max |w| = '
+                        f'{largest:.3g}; sdakd.max_abs_weight {limit:g}). Nothing was saved at this iteration: the '
+                        f'newest checkpoints and training state on disk are healthy. Resume from them with a lower '
+                        f'learning rate (it is applied at resume), e.g.: {resume_hint}')
 
     # -------------------------------------------------------------- state
     def state(self, optimizers: List[torch.optim.Optimizer]) -> Optional[list]:

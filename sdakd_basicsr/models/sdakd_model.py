@@ -29,6 +29,7 @@ from .adversaries import Adversary, discriminator_logits, output_grad_rms
 from .checkpoints import load_into, save_networks, save_training_state
 from .generator_objective import GeneratorObjective
 from .precision import Precision
+from .resume import apply_learning_rates, resume_command
 from .teacher_side import TeacherSide, build_frozen_teacher
 from .validation import validate
 
@@ -47,6 +48,7 @@ class SDAKDModel(RealESRGANModel):
         self.precision = Precision(device, self.sd.amp, self.sd.channels_last, self.sd.check_finite, self.sd.stage)
         self.teacher_side: Optional[TeacherSide] = None
         self.adversaries: Dict[Role, Adversary] = OrderedDict()
+        self.optimizer_lrs: List[Tuple[str, float]] = []
         self.net_g_teacher = self.net_d = self.net_d_teacher = self.net_adapters = None
         self.in_size: Optional[Tensor] = None  # GCFSR's scale condition: part of the batch, like lq and gt
         self._pending_channel_init = self.sd.init_student_from_teacher  # on the first batch, unless resumed
@@ -142,6 +144,7 @@ class SDAKDModel(RealESRGANModel):
 
     def _optimizer(self, key: str, params) -> torch.optim.Optimizer:
         optim_opt = optimizer_options(self.sd.train, key)
+        self.optimizer_lrs.append((key, optim_opt['lr']))  # applied again at resume (models/resume.py)
         optimizer = self.precision.register(self.get_optimizer(optim_opt.pop('type'), params, **optim_opt))
         setattr(self, f'optimizer_{key[len("optim_"):]}', optimizer)
         self.optimizers.append(optimizer)
@@ -174,8 +177,7 @@ class SDAKDModel(RealESRGANModel):
         return family_of(net).call(net, self.lq, self.in_size, noise)
 
     def test(self) -> None:
-        # the bare network: validation runs on rank 0 only, and a DDP wrapper's forward may start a collective
-        net = bare_model(self.net_g_ema if hasattr(self, 'net_g_ema') else self.net_g)
+        net = bare_model(self.net_g_ema if hasattr(self, 'net_g_ema') else self.net_g)  # rank 0 only: no DDP forward
         was_training = net.training
         net.eval()
         with torch.no_grad():
@@ -183,8 +185,7 @@ class SDAKDModel(RealESRGANModel):
         net.train(was_training)
 
     # ------------------------------------------------------------------ one iteration (docs/method.md, section 3)
-    def _targets(self) -> Tuple[Tensor, Tensor, Tensor]:
-        """Real-ESRGAN's choice of USM-sharpened or plain GT for the pixel, perceptual and GAN terms."""
+    def _targets(self) -> Tuple[Tensor, Tensor, Tensor]:  # Real-ESRGAN's USM or plain GT for pixel, percep, GAN
         data = self.sd.data
         return tuple(self.gt_usm if usm else self.gt for usm in (data.l1_gt_usm, data.percep_gt_usm, data.gan_gt_usm))
 
@@ -256,15 +257,9 @@ class SDAKDModel(RealESRGANModel):
                                f'{keep["trunk"].tolist()}; saved as net_g_init.pth')
         self._pending_channel_init = False
 
-    def nondist_validation(self, dataloader, current_iter, tb_logger, save_img) -> None:
-        was_training = self.is_train
-        self.is_train = False  # validation pairs come from the loader, not from the synthesis
-        try:
-            validate(self, dataloader, current_iter, tb_logger, save_img)
-        finally:
-            self.is_train = was_training
-
     # ------------------------------------------------------------------ validation and checkpoints (checkpoints.py)
+    nondist_validation = validate  # (self, dataloader, current_iter, tb_logger, save_img), as basicsr calls it
+
     def load_network(self, net: nn.Module, load_path: str, strict: bool = True, param_key: Optional[str] = 'params',
                      what: str = 'path.pretrain_network_g') -> None:
         load_into(net, load_path, param_key, strict, what)
@@ -285,6 +280,10 @@ class SDAKDModel(RealESRGANModel):
                                 grad_scalers=self.precision.state(self.optimizers))
 
     def save(self, epoch: int, current_iter: int) -> None:
+        nets = {f'net_{k}': getattr(self, f'net_{k}', None) for k in ('g', 'd', 'd_teacher', 'adapters')}
+        key, lr = self.optimizer_lrs[0]
+        self.precision.check_weights(nets, current_iter, self.sd.block.max_abs_weight,
+                                     resume_command(self.opt['path'].get('experiments_root', '.'), key, lr))
         if hasattr(self, 'net_g_ema'):
             self.save_network([self.net_g, self.net_g_ema], 'net_g', current_iter, param_key=['params', 'params_ema'])
         else:
@@ -296,5 +295,6 @@ class SDAKDModel(RealESRGANModel):
 
     def resume_training(self, resume_state: dict) -> None:
         super().resume_training(resume_state)
+        apply_learning_rates(self.optimizers, self.schedulers, self.optimizer_lrs, get_root_logger().info)
         self._pending_channel_init = False  # the resumed weights already went through it
         self.precision.load_state(self.optimizers, resume_state.get('grad_scalers'), get_root_logger().warning)

@@ -9,6 +9,15 @@ from basicsr.utils import get_root_logger, imwrite, tensor2img
 
 
 def validate(model, dataloader, current_iter, tb_logger, save_img: bool) -> None:
+    was_training = model.is_train
+    model.is_train = False  # validation pairs come from the loader, not from the synthesis
+    try:
+        _validate(model, dataloader, current_iter, tb_logger, save_img)
+    finally:
+        model.is_train = was_training
+
+
+def _validate(model, dataloader, current_iter, tb_logger, save_img: bool) -> None:
     logger = get_root_logger()
     dataset_name = dataloader.dataset.opt['name']
     metrics_opt = dict(model.opt['val'].get('metrics') or {})

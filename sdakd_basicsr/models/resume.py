@@ -1,0 +1,46 @@
+"""What a resumed run takes from its option file rather than from the saved training state.
+
+BasicSR restores each optimizer's and scheduler's state as saved, learning rates included, so an lr lowered
+for the resume (the advice after a divergence) would be silently ignored. ``apply_learning_rates`` rescales
+each optimizer's base learning rate (and its scheduler's, keeping the schedule's position) to the option
+file's value, and logs every change.
+"""
+import glob
+from os import path as osp
+from typing import Callable, List, Sequence, Tuple
+
+import torch
+
+
+def apply_learning_rates(optimizers: Sequence[torch.optim.Optimizer], schedulers: Sequence,
+                         wanted: Sequence[Tuple[str, float]], log: Callable[[str], None]) -> List[str]:
+    """``wanted``: (option key, base lr) per optimizer, in optimizer order. Returns the change messages."""
+    changes = []
+    for i, (optimizer, (key, lr)) in enumerate(zip(optimizers, wanted)):
+        groups = optimizer.param_groups
+        saved = groups[0].get('initial_lr', groups[0]['lr'])
+        if saved <= 0 or abs(saved - lr) <= 1e-12 * max(abs(lr), 1.0):
+            continue
+        factor = lr / saved
+        for group in groups:
+            group['lr'] *= factor
+            group['initial_lr'] = group.get('initial_lr', saved) * factor
+        if i < len(schedulers) and hasattr(schedulers[i], 'base_lrs'):
+            scheduler = schedulers[i]
+            scheduler.base_lrs = [base * factor for base in scheduler.base_lrs]
+            if hasattr(scheduler, '_last_lr'):
+                scheduler._last_lr = [group['lr'] for group in groups]
+        changes.append(f'train.{key}.lr changed at resume: {saved:g} -> {lr:g} (applied; the schedule continues '
+                       f'from the saved iteration)')
+    for message in changes:
+        log(message)
+    return changes
+
+
+def resume_command(experiments_root: str, optimizer_key: str, lr: float) -> str:
+    """The command that resumes this experiment with a lower learning rate (from BasicSR's copy of the option
+    file in the experiment folder)."""
+    copies = sorted(glob.glob(osp.join(experiments_root, '*.yml')))
+    option_file = copies[0] if copies else '<the option file>'
+    return (f'python sdakd_basicsr/train.py -opt {option_file} --auto_resume --force_yml '
+            f'train:{optimizer_key}:lr={lr / 2:g}')
