@@ -96,9 +96,8 @@ def test_a_learning_rate_lowered_for_the_resume_is_applied(workdir, monkeypatch)
 
 
 def test_frozen_and_absent_networks_are_not_checked(workdir):
-    model = build_model_from(tiny_options(3, **{'sdakd.train_d_teacher': False, 'path.pretrain_network_g': None,
-                                                 'path.pretrain_network_d': None,
-                                                 'path.pretrain_network_adapters': None}))
+    no_prev = {f'path.pretrain_network_{k}': None for k in ('g', 'd', 'adapters')}
+    model = build_model_from(tiny_options(3, **{'sdakd.train_d_teacher': False, **no_prev}))
     with torch.no_grad():
         next(model.net_d_teacher.parameters()).fill_(float('nan'))  # frozen: never trained, never saved as trained
     model.precision.check_weights({'net_d_teacher': model.net_d_teacher, 'net_x': None}, 1, 1e4, 'hint')
