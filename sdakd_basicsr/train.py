@@ -16,15 +16,27 @@ if __package__ in (None, ''):  # `python sdakd_basicsr/train.py`: import the pac
 
 import sdakd_basicsr  # noqa: E402,F401  (compat fixes + registration)
 from sdakd_basicsr.compat import normalize_launcher_argv, reset_root_logger, set_dist_backend  # noqa: E402
+from sdakd_basicsr.distill.preflight import ExperimentLock, preflight  # noqa: E402
 
 
 def main(argv: Optional[Sequence[str]] = None, root_path: Optional[str] = None) -> None:
     from basicsr.train import train_pipeline
     argv = list(sys.argv[1:] if argv is None else argv)
-    sys.argv = [sys.argv[0]] + normalize_launcher_argv(argv)  # basicsr's parse_options reads sys.argv
-    reset_root_logger()
-    set_dist_backend(_dist_backend_of(argv))
-    train_pipeline(osp.abspath(root_path or os.getcwd()))
+    root = osp.abspath(root_path or os.getcwd())
+    # every check before basicsr creates or archives the experiment folder; one live run per experiment
+    opt = preflight(argv, root)
+    rank = int(os.environ.get('RANK', os.environ.get('SLURM_PROCID', '0')))
+    lock = ExperimentLock(root, opt['name']) if opt is not None and rank == 0 else None
+    if lock is not None:
+        lock.acquire()
+    try:
+        sys.argv = [sys.argv[0]] + normalize_launcher_argv(argv)  # basicsr's parse_options reads sys.argv
+        reset_root_logger()
+        set_dist_backend(_dist_backend_of(argv))
+        train_pipeline(root)
+    finally:
+        if lock is not None:
+            lock.release()
 
 
 def _dist_backend_of(argv: Sequence[str]) -> Optional[str]:

@@ -57,7 +57,7 @@ def test_diverged_weights_stop_the_run_before_anything_is_written(workdir, monke
         run_train(opt)
     message = str(info.value)
     assert 'net_g.' in message and 'iteration 4' in message and '--auto_resume' in message
-    assert 'train:optim_g:lr=5e-05' in message  # half the configured 1e-4, as a ready command
+    assert 'train:optim_g:lr=0.00005' in message  # half the configured 1e-4, as a decimal --force_yml reads
     exp = f'experiments/{opt["name"]}'
     assert sorted(os.listdir(f'{exp}/models')) == ['net_g_2.pth']  # iteration 4 was never written
     saved = torch.load(f'{exp}/models/net_g_2.pth')['params']
@@ -88,8 +88,7 @@ def test_a_learning_rate_lowered_for_the_resume_is_applied(workdir, monkeypatch)
         seen['base'] = list(self.schedulers[0].base_lrs)
 
     monkeypatch.setattr(SDAKDModel, 'resume_training', record)
-    opt['train']['optim_g']['lr'] = 5e-5
-    run_train(opt, '--auto_resume')
+    run_train(opt, '--auto_resume', '--force_yml', 'train:optim_g:lr=0.00005')  # as the stop message says
     assert seen['lr'] == [5e-5] and seen['base'] == [5e-5]
     log = open(sorted(glob.glob(f'experiments/{opt["name"]}/train_*.log'))[-1]).read()
     assert 'train.optim_g.lr changed at resume: 0.0001 -> 5e-05 (applied' in log

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from os import path as osp
 from typing import Any, Dict, List, Optional, Tuple
 
+from basicsr.utils import get_root_logger
+
 from ..archs.generator_call import family_of
 from .schema import DataKeys, SDAKDBlock, TrainBlock, parse_block
 from .stage_policy import StagePolicy, resolve_policy
@@ -201,6 +203,15 @@ def optimizer_options(train: TrainBlock, key: str) -> dict:
     """``train.<key>`` (optim_g / optim_d / optim_d_teacher) with StyleGAN2's lazy-regularisation correction
     applied when ``lazy_reg_correction`` is on: lr and betas scaled by every / (every + 1)."""
     optim_opt = dict(getattr(train, key))
+    for name in ('lr', 'weight_decay', 'eps'):  # YAML (and basicsr's --force_yml) read 1e-4 as a string
+        value = optim_opt.get(name)
+        if isinstance(value, str):
+            try:
+                optim_opt[name] = float(value)
+            except ValueError:
+                raise TypeError(f'train.{key}.{name}: {value!r} is not a number') from None
+            get_root_logger().warning(f'train.{key}.{name}: the string {value!r} read as the number '
+                                      f'{optim_opt[name]:g} (write 1.0e-4 or !!float 1e-4 in YAML)')
     if train.lazy_reg_correction:
         every = train.net_g_reg_every if key == 'optim_g' else train.net_d_reg_every
         ratio = every / (every + 1)

@@ -42,5 +42,7 @@ def resume_command(experiments_root: str, optimizer_key: str, lr: float) -> str:
     file in the experiment folder)."""
     copies = sorted(glob.glob(osp.join(experiments_root, '*.yml')))
     option_file = copies[0] if copies else '<the option file>'
-    return (f'python sdakd_basicsr/train.py -opt {option_file} --auto_resume --force_yml '
-            f'train:{optimizer_key}:lr={lr / 2:g}')
+    # a plain decimal: basicsr's --force_yml reads "5e-05" as a string, "0.00005" as a number
+    lower = f'{lr / 2:.12f}'.rstrip('0').rstrip('.')
+    return (f'python sdakd_basicsr/train.py -opt {option_file} --auto_resume '
+            f'--force_yml train:{optimizer_key}:lr={lower}')
