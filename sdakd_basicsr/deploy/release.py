@@ -21,6 +21,21 @@ from ..models.checkpoints import atomic_save, load_generator, network_state
 from .onnx_export import check_parity, default_image, export_onnx
 
 
+def iterations_run(name: str, root: str = '.') -> Optional[int]:
+    """``train.total_iter`` as the run really used it: BasicSR copies the option file *before* ``--force_yml``,
+    but logs the options it ran with at the top of its training log."""
+    import re
+    logs = sorted(glob.glob(osp.join(root, 'experiments', name, 'train_*.log')))
+    if not logs:
+        return None
+    with open(logs[-1], encoding='utf-8', errors='replace') as f:
+        for line in f:
+            match = re.match(r'^\s+total_iter: (\d+)\s*$', line)
+            if match:
+                return int(match.group(1))
+    return None
+
+
 def stage_chain(opt: dict, root: str = '.') -> List[dict]:
     """The option files (as BasicSR copied them into each experiment folder) of the stages that made a student:
     this one and, through ``path.pretrain_network_g``, each earlier one."""
@@ -109,7 +124,8 @@ def _model_card(name, spec, scale, params, macs, latency, teacher, chain, files,
                 picture) -> str:
     widths = ', '.join(f'{k} {v}' for k, v in spec.items() if k != 'type')
     stages = '\n'.join(f'| {o.get("name")} | {(o.get("sdakd") or {}).get("stage", "-")} | '
-                       f'{(o.get("train") or {}).get("total_iter", "-")} |' for o in chain)
+                       f'{iterations_run(o.get("name", "")) or (o.get("train") or {}).get("total_iter", "-")} |'
+                       for o in chain)
     kinds = {'pytorch': 'BasicSR / Real-ESRGAN checkpoint, `params_ema` only',
              'onnx': 'ONNX, dynamic batch / height / width', 'ncnn_fp16': 'ncnn model (with its .bin), fp16 weights',
              'ncnn_fp32': 'ncnn model (with its .bin), fp32 weights'}
