@@ -15,7 +15,6 @@ import tempfile
 from os import path as osp
 
 import torch
-import yaml
 
 REPO = osp.abspath(osp.join(osp.dirname(__file__), osp.pardir))
 sys.path.insert(0, REPO)
@@ -48,11 +47,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     demo.convert_teacher()
     demo.prepare_data()
-    stages = {}
-    for s in range(4):
-        with open(osp.join(demo.OPTIONS_DIR, f'sdakd_demo_stage{s}.yml'), encoding='utf-8') as f:
-            stages[s] = yaml.safe_load(f)
-    runs = {r.name: r for r in st.plan(stages, ['sdakd'], [0], {0: 1, 1: 1, 2: 1, 3: 1})}
+    runs = {r.name: r for r in st.plan(demo.load_stages(), ['sdakd'], [0], {0: 1, 1: 1, 2: 1, 3: 1})}
     if not osp.isfile(st.CACHE_FILE):
         build_from_options(runs['study_stage1'].opt, log=print)
     root = tempfile.mkdtemp(prefix='sdakd_cache_bench_')

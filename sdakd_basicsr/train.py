@@ -32,23 +32,12 @@ def main(argv: Optional[Sequence[str]] = None, root_path: Optional[str] = None) 
     try:
         sys.argv = [sys.argv[0]] + normalize_launcher_argv(argv)  # basicsr's parse_options reads sys.argv
         reset_root_logger()
-        set_dist_backend(_dist_backend_of(argv))
+        # dist_params.backend (basicsr's parse_options ignores it for --launcher pytorch)
+        set_dist_backend(((opt or {}).get('dist_params') or {}).get('backend'))
         train_pipeline(root)
     finally:
         if lock is not None:
             lock.release()
-
-
-def _dist_backend_of(argv: Sequence[str]) -> Optional[str]:
-    """dist_params.backend of the option file (basicsr's parse_options ignores it for --launcher pytorch)."""
-    if '-opt' not in argv or argv.index('-opt') + 1 >= len(argv):
-        return None
-    import yaml
-    path = argv[argv.index('-opt') + 1]
-    if not osp.isfile(path):
-        return None
-    with open(path, encoding='utf-8') as f:
-        return ((yaml.safe_load(f) or {}).get('dist_params') or {}).get('backend')
 
 
 if __name__ == '__main__':

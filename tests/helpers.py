@@ -109,6 +109,13 @@ def shrink(opt: dict, total_iter: int = 2, val: bool = False, **extra) -> dict:
     return opt
 
 
+def checkpointed_stage1(total_iter: int = 4, every: int = 2) -> dict:
+    """Stage 1 from a random student, saving a checkpoint and training state every ``every`` iterations."""
+    opt = tiny_options(1, total_iter=total_iter, **{'path.pretrain_network_g': None})
+    opt['logger']['save_checkpoint_freq'] = every
+    return opt
+
+
 _DELETE = object()
 DELETE = _DELETE
 

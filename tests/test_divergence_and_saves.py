@@ -6,7 +6,7 @@ import os
 
 import pytest
 import torch
-from helpers import build_model_from, run_train, tiny_options
+from helpers import build_model_from, checkpointed_stage1, run_train, tiny_options
 
 from sdakd_basicsr.models import checkpoints
 from sdakd_basicsr.models.sdakd_model import SDAKDModel
@@ -41,9 +41,7 @@ def test_a_write_that_cannot_be_read_back_never_replaces_the_file(tmp_path, monk
 
 
 def test_diverged_weights_stop_the_run_before_anything_is_written(workdir, monkeypatch):
-    opt = tiny_options(1, total_iter=4)
-    opt['path']['pretrain_network_g'] = None
-    opt['logger']['save_checkpoint_freq'] = 2
+    opt = checkpointed_stage1()
     original = SDAKDModel.optimize_parameters
 
     def diverging(self, current_iter):
@@ -65,9 +63,7 @@ def test_diverged_weights_stop_the_run_before_anything_is_written(workdir, monke
 
 
 def test_a_learning_rate_lowered_for_the_resume_is_applied(workdir, monkeypatch):
-    opt = tiny_options(1, total_iter=4)
-    opt['path']['pretrain_network_g'] = None
-    opt['logger']['save_checkpoint_freq'] = 2
+    opt = checkpointed_stage1()
     original = SDAKDModel.optimize_parameters
 
     def interrupted(self, current_iter):

@@ -8,7 +8,7 @@ from os import path as osp
 
 import pytest
 import torch
-from helpers import REPO, STUDENT_G, build, run_train, tiny_options, write_options
+from helpers import REPO, STUDENT_G, build, checkpointed_stage1, run_train, tiny_options, write_options
 
 from sdakd_basicsr.models.sdakd_model import SDAKDModel
 
@@ -39,9 +39,7 @@ def test_three_stages_run_in_sequence_and_hand_off_by_path(workdir):
 
 
 def test_auto_resume_continues_with_the_saved_optimizer_and_scheduler_state(workdir, monkeypatch):
-    opt = tiny_options(1, total_iter=4)
-    opt['path']['pretrain_network_g'] = None
-    opt['logger']['save_checkpoint_freq'] = 2
+    opt = checkpointed_stage1()
     seen = []
     original = SDAKDModel.optimize_parameters
 
@@ -83,9 +81,7 @@ def test_auto_resume_continues_with_the_saved_optimizer_and_scheduler_state(work
 
 
 def test_nan_loss_stops_with_iteration_and_term_and_keeps_the_last_checkpoint(workdir, monkeypatch):
-    opt = tiny_options(1, total_iter=4)
-    opt['path']['pretrain_network_g'] = None
-    opt['logger']['save_checkpoint_freq'] = 2
+    opt = checkpointed_stage1()
     original = SDAKDModel.feed_data
 
     def poisoned(self, data):

@@ -10,15 +10,12 @@ import pytest
 import yaml
 from helpers import REPO, STUDENT_G, TAPS, TEACHER_G, build, write_images
 
+from sdakd_basicsr.recipes import demo
 from sdakd_basicsr.recipes import study as st
 
 
-def demo_stages(root=REPO):
-    stages = {}
-    for s in range(4):
-        with open(osp.join(root, 'options', 'demo', f'sdakd_demo_stage{s}.yml')) as f:
-            stages[s] = yaml.safe_load(f)
-    return stages
+def demo_stages():
+    return demo.load_stages(osp.join(REPO, 'options', 'demo'))
 
 
 def test_plan_shares_stage2_variants_and_gives_every_arm_the_same_budget():

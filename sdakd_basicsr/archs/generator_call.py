@@ -25,6 +25,15 @@ def rrdbnet_default_taps(spec: dict) -> List[str]:
     return [f'body.{b}' for b in blocks] + ['conv_body']
 
 
+# RRDBNet pixel-unshuffles its input for x2 and x1: first-conv input channels -> scale, and the input side must be
+# a multiple of the unshuffle factor
+RRDBNET_SCALE_OF_IN_CHANNELS = {3: 4, 12: 2, 48: 1}
+
+
+def rrdbnet_input_multiple(scale: int) -> int:
+    return {2: 2, 1: 4}.get(scale, 1)
+
+
 # the official Real-ESRGAN x4plus generator (RealESRGAN_x4plus.pth); students change the widths
 REALESRGAN_X4PLUS = dict(type='RRDBNet', num_in_ch=3, num_out_ch=3, num_feat=64, num_block=23, num_grow_ch=32)
 

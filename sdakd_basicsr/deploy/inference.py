@@ -17,10 +17,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from ..archs.generator_call import RRDBNET_SCALE_OF_IN_CHANNELS, rrdbnet_input_multiple
 from ..models.checkpoints import read_checkpoint
-
-# RRDBNet folds x2 / x1 inputs into channels by pixel-unshuffle: input channels -> scale
-_SCALE_OF_IN_CHANNELS = {3: 4, 12: 2, 48: 1}
 
 
 def rrdbnet_spec_from_state(state: dict, what: str = 'checkpoint') -> Tuple[dict, int]:
@@ -29,12 +27,12 @@ def rrdbnet_spec_from_state(state: dict, what: str = 'checkpoint') -> Tuple[dict
         raise ValueError(f'{what}: not an RRDBNet state dict (no conv_first / body.0.rdb1.conv1 weights); keys '
                          f'start with {sorted(state)[:4]}')
     in_ch = state['conv_first.weight'].shape[1]
-    if in_ch not in _SCALE_OF_IN_CHANNELS:
+    if in_ch not in RRDBNET_SCALE_OF_IN_CHANNELS:
         raise ValueError(f'{what}: conv_first takes {in_ch} channels; RRDBNet takes 3 (x4), 12 (x2) or 48 (x1)')
     blocks = {int(m.group(1)) for k in state for m in [re.match(r'body\.(\d+)\.', k)] if m}
     spec = dict(type='RRDBNet', num_in_ch=3, num_out_ch=state['conv_last.weight'].shape[0],
                 num_feat=state['conv_first.weight'].shape[0], num_block=max(blocks) + 1,
-                num_grow_ch=state['body.0.rdb1.conv1.weight'].shape[0], scale=_SCALE_OF_IN_CHANNELS[in_ch])
+                num_grow_ch=state['body.0.rdb1.conv1.weight'].shape[0], scale=RRDBNET_SCALE_OF_IN_CHANNELS[in_ch])
     return spec, spec['scale']
 
 
@@ -68,9 +66,9 @@ def _pad(x: Tensor, pre_pad: int, scale: int) -> Tuple[Tensor, int, int]:
     """Reflect-pad right/bottom by ``pre_pad``, then up to a multiple of the pixel-unshuffle factor."""
     if pre_pad:
         x = F.pad(x, (0, pre_pad, 0, pre_pad), 'reflect')
-    multiple = {2: 2, 1: 4}.get(scale)
+    multiple = rrdbnet_input_multiple(scale)
     pad_h = pad_w = 0
-    if multiple:
+    if multiple > 1:
         pad_h, pad_w = -x.shape[2] % multiple, -x.shape[3] % multiple
         x = F.pad(x, (0, pad_w, 0, pad_h), 'reflect')
     return x, pad_h, pad_w

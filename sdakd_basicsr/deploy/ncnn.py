@@ -19,12 +19,14 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 import torch
 
+from ..archs.generator_call import RRDBNET_SCALE_OF_IN_CHANNELS
+
 PARAM_MAGIC = 7767517
 TAG_FP16 = 0x01306B47
 TAG_FP32 = 0x00000000
 LEAKY_SLOPE = 0.2
 RESIDUAL_SCALE = 0.2
-FIRST_IN_CHANNELS_TO_SCALE = {3: 4, 12: 2, 48: 1}  # RRDBNet pixel-unshuffles the input for x2 and x1
+FIRST_IN_CHANNELS_TO_SCALE = RRDBNET_SCALE_OF_IN_CHANNELS
 
 
 class NcnnFormatError(ValueError):

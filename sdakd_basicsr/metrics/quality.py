@@ -79,6 +79,8 @@ def evaluate(generators: Dict[str, Generator], pairs: Sequence[tuple], teacher: 
         x = to_tensor(lr)
         for name, gen in generators.items():
             outputs[name][img_name] = to_image(gen(x))
+    teacher_hf = ({img: max(high_frequency_energy(out, crop_border), 1e-12) for img, out in outputs[teacher].items()}
+                  if teacher in outputs else {})
     results = {}
     for name in generators:
         rows, niqe_skipped = defaultdict(list), []
@@ -95,8 +97,7 @@ def evaluate(generators: Dict[str, Generator], pairs: Sequence[tuple], teacher: 
                 rows['psnr_teacher_y'].append(float('inf') if same else calculate_psnr(
                     _bgr(sr), _bgr(ref), crop_border, test_y_channel=True))
                 rows['psnr_teacher_cbcr'].append(float('inf') if same else chroma_psnr(sr, ref, crop_border))
-                rows['hf_ratio'].append(high_frequency_energy(sr, crop_border) /
-                                        max(high_frequency_energy(ref, crop_border), 1e-12))
+                rows['hf_ratio'].append(high_frequency_energy(sr, crop_border) / teacher_hf[img_name])
             try:
                 rows['niqe'].append(float(calculate_niqe(_bgr(sr), crop_border)))
             except Exception as err:  # NIQE needs several 96x96 blocks after cropping

@@ -4,7 +4,7 @@ import subprocess
 import sys
 import time
 from os import path as osp
-from typing import List
+from typing import Dict, List
 
 OPTIONS_DIR = osp.join('options', 'demo')
 TEACHER_FILE = osp.join('experiments', 'pretrained_models', 'RealESRGAN_x4plus_ncnn.pth')
@@ -61,6 +61,16 @@ def heldout_pairs() -> list:
     """The demo's held-out (name, LR, GT) images."""
     from ..metrics.images import read_pairs
     return read_pairs(osp.join(DATA_DIR, 'heldout', 'gt'), osp.join(DATA_DIR, 'heldout', 'lq'))
+
+
+def load_stages(options_dir: str = OPTIONS_DIR) -> Dict[int, dict]:
+    """The demo's stage files 0-3 as option dicts."""
+    import yaml
+    stages = {}
+    for s in range(4):
+        with open(osp.join(options_dir, f'sdakd_demo_stage{s}.yml'), encoding='utf-8') as f:
+            stages[s] = yaml.safe_load(f)
+    return stages
 
 
 def student_spec() -> dict:

@@ -192,21 +192,21 @@ def compare(a: Sequence[float], b: Sequence[float], higher_is_better: bool) -> s
     return 'better' if (ma > mb) == higher_is_better else 'worse'
 
 
-def tail_mean(series: List[tuple], fraction: float = 0.25) -> float:
-    """Mean of the last ``fraction`` of a logged series [(iteration, value)]."""
+def part_mean(series: List[tuple], fraction: float = 0.25, last: bool = True) -> float:
+    """Mean of the last (or first) ``fraction`` of a logged series [(iteration, value)]."""
     if not series:
         return float('nan')
     values = [v for _, v in series]
     k = max(1, int(round(len(values) * fraction)))
-    return float(np.mean(values[-k:]))
+    return float(np.mean(values[-k:] if last else values[:k]))
+
+
+def tail_mean(series: List[tuple], fraction: float = 0.25) -> float:
+    return part_mean(series, fraction, last=True)
 
 
 def head_mean(series: List[tuple], fraction: float = 0.25) -> float:
-    if not series:
-        return float('nan')
-    values = [v for _, v in series]
-    k = max(1, int(round(len(values) * fraction)))
-    return float(np.mean(values[:k]))
+    return part_mean(series, fraction, last=False)
 
 
 def margin_series(series: Dict[str, List[tuple]], tag: str) -> List[tuple]:

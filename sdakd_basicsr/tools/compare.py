@@ -32,14 +32,6 @@ from sdakd_basicsr.recipes import demo
 from sdakd_basicsr.recipes.ablations import METHODS, apply_method, rename_runs, stage_iterations
 
 
-def _load_demo_stages() -> Dict[int, dict]:
-    stages = {}
-    for s in range(4):
-        with open(osp.join(demo.OPTIONS_DIR, f'sdakd_demo_stage{s}.yml'), encoding='utf-8') as f:
-            stages[s] = yaml.safe_load(f)
-    return stages
-
-
 def _seeded(stages: Dict[int, dict], seed: int) -> Dict[int, dict]:
     """Own experiment names per seed (cmp_s<seed>_...), paths rewired, manual_seed set."""
     out = copy.deepcopy(stages)
@@ -51,7 +43,7 @@ def _seeded(stages: Dict[int, dict], seed: int) -> Dict[int, dict]:
 
 def plan(methods: List[str], seed: int, budget: Dict[int, int]) -> List[tuple]:
     """[(method, stage, opt, iterations)] in a runnable order; SDAKD's own stages come first."""
-    stages = _seeded(_load_demo_stages(), seed)
+    stages = _seeded(demo.load_stages(), seed)
     sdakd_stages = {s: stages[s] for s in (1, 2, 3)}
     runs, needed = [], set()
     per_method = {}
@@ -75,7 +67,7 @@ def plan(methods: List[str], seed: int, budget: Dict[int, int]) -> List[tuple]:
 
 
 def final_checkpoint(method: str, seed: int) -> str:
-    stages = _seeded(_load_demo_stages(), seed)
+    stages = _seeded(demo.load_stages(), seed)
     own = apply_method(method, {s: stages[s] for s in (1, 2, 3)})
     return osp.join('experiments', own[max(own)]['name'], 'models', 'net_g_latest.pth')
 
@@ -164,7 +156,7 @@ def _plot_logits(methods: List[str], seed: int, path: str) -> None:
     import matplotlib
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
-    stages = _seeded(_load_demo_stages(), seed)
+    stages = _seeded(demo.load_stages(), seed)
     fig, axes = plt.subplots(1, len(methods), figsize=(4 * len(methods), 3.2), squeeze=False)
     for ax, method in zip(axes[0], methods):
         own = apply_method(method, {s: stages[s] for s in (1, 2, 3)})

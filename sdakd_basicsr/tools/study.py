@@ -31,14 +31,6 @@ from sdakd_basicsr.recipes import study as st
 DONE = '.study_done'
 
 
-def load_demo_stages() -> Dict[int, dict]:
-    stages = {}
-    for s in range(4):
-        with open(osp.join(demo.OPTIONS_DIR, f'sdakd_demo_stage{s}.yml'), encoding='utf-8') as f:
-            stages[s] = yaml.safe_load(f)
-    return stages
-
-
 def is_done(run: st.Run) -> bool:
     return osp.isfile(osp.join('experiments', run.name, DONE))
 
@@ -315,7 +307,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         parser.error('--iters takes four numbers: stages 0,1,2,3')
     if not osp.isdir(demo.OPTIONS_DIR):
         parser.error(f'run from the repository root ({demo.OPTIONS_DIR}/ not found in {os.getcwd()})')
-    runs = st.plan(load_demo_stages(), arms, seeds, iters)
+    runs = st.plan(demo.load_stages(), arms, seeds, iters)
     if args.dry_run:
         for r in runs:
             print(f'{r.name}: stage {r.stage}, {r.iters} iterations, after {", ".join(r.after) or "-"}')
