@@ -99,29 +99,24 @@ def _contiguous_diffjpeg() -> None:
 def load_resume_state(opt: dict) -> Optional[dict]:
     """Device-agnostic replacement for ``basicsr.train.load_resume_state``.
 
-    ``--auto_resume`` looks in the experiment's own ``training_states`` folder (under the root path), and
-    the state is loaded onto the CPU; optimizers move their state to the parameters' device when loaded.
+    ``--auto_resume`` looks in the experiment's own ``training_states`` folder (under the root path) and takes
+    the newest *intact* state (``models.resume.newest_intact_state``); states are loaded onto the CPU (optimizers
+    move their state to the parameters' device when loaded) and a damaged file is named, never a bare EOFError.
     """
-    import torch
+    from basicsr.utils import check_resume, get_root_logger
 
-    from basicsr.utils import check_resume, scandir
-
-    resume_state_path = None
+    from .models.resume import newest_intact_state, read_training_state
     if opt['auto_resume']:
         state_dir = opt['path'].get('training_states') or osp.join(
             opt.get('root_path', '.'), 'experiments', opt['name'], 'training_states')
-        if osp.isdir(state_dir):
-            iters = [int(float(v[:-len('.state')])) for v in scandir(state_dir, suffix='.state', recursive=False)]
-            if iters:
-                resume_state_path = osp.join(state_dir, f'{max(iters)}.state')
-                opt['path']['resume_state'] = resume_state_path
+        found = newest_intact_state(state_dir, get_root_logger().warning) if osp.isdir(state_dir) else None
+        if found is None:
+            return None
+        opt['path']['resume_state'], resume_state = found
     elif opt['path'].get('resume_state'):
-        resume_state_path = opt['path']['resume_state']
-    if resume_state_path is None:
+        resume_state = read_training_state(opt['path']['resume_state'])
+    else:
         return None
-    if not osp.isfile(resume_state_path):
-        raise FileNotFoundError(f'path.resume_state: no training state at {resume_state_path}')
-    resume_state = torch.load(resume_state_path, map_location='cpu')
     check_resume(opt, resume_state['iter'])
     return resume_state
 

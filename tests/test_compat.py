@@ -61,6 +61,39 @@ def test_auto_resume_finds_state_under_the_root_and_loads_on_cpu(tmp_path, monke
     assert opt['path']['resume_state'].endswith('10.state')
 
 
+def test_auto_resume_skips_damaged_newest_states_and_names_them(tmp_path, caplog):
+    """A state that does not load, or whose network checkpoint of the same iteration does not, is skipped with
+    a warning naming the file; an explicit path.resume_state is never replaced; all damaged: one clear error."""
+    import basicsr.train
+
+    from sdakd_basicsr.models.checkpoints import CheckpointError
+    exp = tmp_path / 'experiments' / 'exp'
+    states, models = exp / 'training_states', exp / 'models'
+    states.mkdir(parents=True)
+    models.mkdir()
+    for it in (2, 4, 6):
+        torch.save({'iter': it, 'epoch': 0, 'optimizers': [], 'schedulers': []}, states / f'{it}.state')
+        torch.save({'params': {'w': torch.zeros(1)}}, models / f'net_g_{it}.pth')
+    (states / '6.state').write_bytes((states / '6.state').read_bytes()[:100])  # truncated by a crash
+    (models / 'net_g_4.pth').write_bytes(b'')  # the state is intact, its generator is not
+    opt = {'name': 'exp', 'auto_resume': True, 'root_path': str(tmp_path),
+           'path': {'training_states': str(states), 'models': str(models)}}
+    state = basicsr.train.load_resume_state(opt)
+    assert state['iter'] == 2 and opt['path']['resume_state'].endswith('2.state')
+    warned = caplog.text + ''.join(r.getMessage() for r in caplog.records)
+    assert '6.state' in warned and 'truncated' in warned and 'net_g_4.pth' in warned and 'empty' in warned
+
+    explicit = {'name': 'exp', 'auto_resume': False, 'path': {'resume_state': str(states / '6.state')}}
+    with pytest.raises(CheckpointError, match=r'path.resume_state: .*6.state .*truncated'):
+        basicsr.train.load_resume_state(explicit)
+    torch.save({'params': {'w': torch.zeros(1)}}, states / '8.state')  # weights where a state belongs
+    with pytest.raises(CheckpointError, match=r'8.state is not a training state'):
+        basicsr.train.load_resume_state(dict(explicit, path={'resume_state': str(states / '8.state')}))
+    (states / '2.state').write_bytes(b'junk')
+    with pytest.raises(CheckpointError, match='no intact training state'):
+        basicsr.train.load_resume_state(opt)
+
+
 def test_local_rank_flag_is_normalised(monkeypatch):
     monkeypatch.delenv('LOCAL_RANK', raising=False)
     assert compat.normalize_launcher_argv(['-opt', 'x.yml', '--local-rank=3']) == ['-opt', 'x.yml', '--local_rank=3']

@@ -103,12 +103,43 @@ def test_one_param_key_policy(tmp_path):
     torch.save({'params': {f'module.{k}': v for k, v in net.state_dict().items()}}, only_params)
     state = checkpoints.select_params(torch.load(raw), None, raw)
     assert state.keys() == net.state_dict().keys()
-    fallback = checkpoints.select_params(torch.load(only_params), 'params_ema', only_params)  # BasicSR's fallback
-    assert fallback.keys() == net.state_dict().keys()  # and the DDP prefix is gone
-    with pytest.raises(KeyError, match=r"raw.pth has no 'params_ema' entry"):
+    # no silent fallback: a missing entry is an error that lists the entries present and the explicit fix
+    with pytest.raises(checkpoints.CheckpointError, match=r"params.pth has no 'params_ema' entry; its entries: "
+                       r"\['params'\].*\[params_ema, params\]"):
+        checkpoints.select_params(torch.load(only_params), 'params_ema', only_params)
+    fallback = checkpoints.select_params(torch.load(only_params), ['params_ema', 'params'], only_params)
+    assert fallback.keys() == net.state_dict().keys()  # the written-out fallback, and the DDP prefix is gone
+    with pytest.raises(checkpoints.CheckpointError, match=r"raw.pth has no 'params_ema' entry"):
         checkpoints.select_params(torch.load(raw), 'params_ema', raw)
     with pytest.raises(FileNotFoundError, match='path.pretrain_network_g: checkpoint not found: .*nope.pth'):
         checkpoints.load_into(net, str(tmp_path / 'nope.pth'), 'params', True, 'path.pretrain_network_g')
+
+
+@pytest.mark.parametrize('damage, diagnosis', [
+    ('empty', 'is empty'), ('truncated', 'truncated PyTorch checkpoint'), ('text', 'a text file, not a checkpoint'),
+    ('garbage', 'not a PyTorch checkpoint'), ('legacy', 'legacy'), ('tensor', 'holds a Tensor, not a checkpoint'),
+    ('state', 'not a state dict of tensors')])
+def test_unreadable_checkpoints_say_which_file_and_what_is_wrong(tmp_path, damage, diagnosis):
+    """Every way a file can fail to be a checkpoint: one error class, naming the option, the file and the
+    problem, never a bare EOFError / UnpicklingError / zip error."""
+    good = str(tmp_path / 'good.pth')
+    checkpoints.save_networks(good, {'params': build(STUDENT_G)})
+    blob = open(good, 'rb').read()
+    bad = str(tmp_path / 'net_g_latest.pth')
+    if damage == 'legacy':
+        torch.save({'params': build(STUDENT_G).state_dict()}, bad, _use_new_zipfile_serialization=False)
+        blob = open(bad, 'rb').read()
+    content = {'empty': b'', 'truncated': blob[:len(blob) // 2], 'text': b'<html><body>404 Not Found</body></html>',
+               'garbage': bytes(range(7, 250)) * 40, 'legacy': blob[:len(blob) // 3]}.get(damage)
+    if content is not None:
+        open(bad, 'wb').write(content)
+    elif damage == 'tensor':
+        torch.save(torch.zeros(3), bad)
+    else:  # a training state given where weights are expected
+        checkpoints.save_training_state(bad, 1, 10, [], [])
+    with pytest.raises(checkpoints.CheckpointError, match=f'path.pretrain_network_g: .*net_g_latest.pth.*{diagnosis}'):
+        checkpoints.load_into(build(STUDENT_G), bad, 'params' if damage != 'state' else None, True,
+                              'path.pretrain_network_g')
 
 
 def test_strict_load_names_the_mismatch_and_non_strict_skips_it(tmp_path):

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from ..archs.generator_call import family_of, rrdbnet_input_multiple
-from ..models.checkpoints import load_generator
+from ..models.checkpoints import EMA_FIRST, load_generator
 
 
 def student_from_options(opt: dict, checkpoint: Optional[str] = None, param_key: Optional[str] = None) -> nn.Module:
@@ -20,7 +20,7 @@ def student_from_options(opt: dict, checkpoint: Optional[str] = None, param_key:
     checkpoint = checkpoint or path_opt.get('pretrain_network_g')
     if not checkpoint:
         raise KeyError('export: no weights: give --checkpoint or set path.pretrain_network_g in the option file')
-    param_key = param_key or path_opt.get('param_key_g', 'params_ema')
+    param_key = param_key or path_opt.get('param_key_g', EMA_FIRST)
     return load_generator(spec, checkpoint, param_key, 'cpu', what='export')
 
 

@@ -17,7 +17,7 @@ import torch
 import yaml
 
 from ..metrics import cost
-from ..models.checkpoints import atomic_save, load_generator, network_state
+from ..models.checkpoints import EMA_FIRST, atomic_save, load_generator, network_state
 from .onnx_export import check_parity, default_image, export_onnx
 
 
@@ -63,7 +63,7 @@ def make_release(opt: dict, out_dir: str, name: str, checkpoint: Optional[str] =
     """Write the release folder; return {kind: path}."""
     spec = dict(opt['network_g'])
     checkpoint = checkpoint or osp.join('experiments', opt['name'], 'models', 'net_g_latest.pth')
-    net = load_generator(spec, checkpoint, 'params_ema', 'cpu', what='release')  # the EMA student, as BasicSR
+    net = load_generator(spec, checkpoint, EMA_FIRST, 'cpu', what='release')  # the EMA student, as BasicSR
     os.makedirs(out_dir, exist_ok=True)
     files: Dict[str, str] = {}
     base = osp.join(out_dir, name)

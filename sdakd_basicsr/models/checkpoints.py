@@ -1,14 +1,17 @@
 """Checkpoint reading and writing, used by the model and by every tool alike.
 
-One ``param_key`` policy (``select_params``): the requested entry; if the file has no such entry but has
-``params``, that one, with a warning (BasicSR's own fallback); ``param_key: ~`` means the file is a raw state
-dict. Writes go to a temporary name and are renamed only once complete, so an interrupted save never leaves
-a truncated file under the final name.
+One ``param_key`` policy (``select_params``): the requested entry, and nothing else — a missing entry is an
+error that lists the entries present (BasicSR silently falls back to ``params``, which loaded the raw weights
+where the EMA ones were asked for). A fallback is written out explicitly as a list, tried in order
+(``param_key_g: [params_ema, params]``); ``param_key: ~`` means the file is a raw state dict. Reading wraps
+every low-level error (empty, truncated, not a checkpoint) in a ``CheckpointError`` naming the file and what
+was expected. Writes go to a temporary name and are renamed only once complete and read back, so an
+interrupted or failed save never replaces a good file.
 """
 import os
 import time
 from os import path as osp
-from typing import Dict, Optional
+from typing import Dict, Sequence, Union
 
 import torch
 from torch import Tensor, nn
@@ -20,25 +23,73 @@ from ..archs.generator_call import bare_model
 PARTIAL = '.partial'  # label of files being written
 
 
+ParamKey = Union[None, str, Sequence[str]]
+# where the EMA weights are wanted but a run without EMA saved only 'params' (tools, the EMA copy's init)
+EMA_FIRST = ('params_ema', 'params')
+ZIP_MAGIC = b'PK\x03\x04'  # torch.save's format since 1.6
+
+
+class CheckpointError(ValueError):
+    """A file that is not the checkpoint an option expects: the message names the file and the option."""
+
+
+def diagnose_unreadable(path: str) -> str:
+    """What an unloadable file looks like: truncated zip, damaged legacy pickle, text, or something else."""
+    import zipfile
+    with open(path, 'rb') as f:
+        head = f.read(64)
+    if head.startswith(ZIP_MAGIC):
+        if not zipfile.is_zipfile(path):
+            return 'a truncated PyTorch checkpoint (its zip directory is missing: an interrupted copy or save?)'
+        return 'a damaged PyTorch checkpoint (its zip directory is present but an entry is unreadable)'
+    if head[:1] == b'\x80':
+        return 'a damaged or truncated checkpoint in the legacy (pickle) format'
+    if head.lstrip().startswith((b'<', b'{', b'#')) or all(32 <= c < 127 or c in (9, 10, 13) for c in head):
+        return 'a text file, not a checkpoint (an HTML error page from a failed download?)'
+    return 'not a PyTorch checkpoint'
+
+
 def read_checkpoint(path: str, what: str = 'checkpoint') -> dict:
-    """``torch.load`` onto the CPU, with an error that names the option and the file."""
+    """``torch.load`` onto the CPU; every failure is a ``FileNotFoundError``/``CheckpointError`` naming the
+    option (``what``) and the file: missing, empty, truncated, damaged, not a checkpoint, not a dict."""
     if not osp.isfile(path):
         raise FileNotFoundError(f'{what}: checkpoint not found: {path}')
-    return torch.load(path, map_location='cpu')
+    size = osp.getsize(path)
+    expected = 'expected a checkpoint written by torch.save (BasicSR: a dict with params / params_ema)'
+    if size == 0:
+        raise CheckpointError(f'{what}: {path} is empty (0 bytes: an interrupted copy or save?); {expected}')
+    try:
+        state = torch.load(path, map_location='cpu')
+    except Exception as err:  # EOFError, RuntimeError (zip), UnpicklingError, OSError ...
+        if 'Weights only load failed' in str(err) and diagnose_unreadable(path).startswith('a damaged PyTorch'):
+            raise CheckpointError(f'{what}: {path} holds Python objects other than tensors and plain containers; '
+                                  f'torch refuses to unpickle them safely. {expected}') from err
+        raise CheckpointError(f'{what}: {path} ({size:,d} bytes) is {diagnose_unreadable(path)}: '
+                              f'{type(err).__name__}: {str(err)[:200]}; {expected}') from err
+    if not isinstance(state, dict):
+        raise CheckpointError(f'{what}: {path} holds a {type(state).__name__}, not a checkpoint dict; {expected}')
+    return state
 
 
-def select_params(state: dict, param_key: Optional[str], path: str, what: str = 'checkpoint') -> Dict[str, Tensor]:
+def select_params(state: dict, param_key: ParamKey, path: str, what: str = 'checkpoint') -> Dict[str, Tensor]:
     """The state dict stored under ``param_key`` (the policy above); ``module.`` prefixes removed."""
     if param_key is None:
         params = state
-    elif param_key in state:
-        params = state[param_key]
-    elif 'params' in state:
-        get_root_logger().warning(f'{what}: {path} has no {param_key!r} entry; loading its "params"')
-        params = state['params']
     else:
-        raise KeyError(f'{what}: {path} has no {param_key!r} entry (its keys: {sorted(state)[:6]}); set the '
-                       f'param_key option to one of them, or ~ for a raw state dict')
+        keys = [param_key] if isinstance(param_key, str) else list(param_key)
+        present = [k for k in keys if k in state]
+        if not present:
+            entries = sorted(str(k) for k in state)
+            fix = ('set the param_key option to one of them, ~ for a raw state dict, or a list such as '
+                   '[params_ema, params] to fall back explicitly')
+            raise CheckpointError(f'{what}: {path} has no {" / ".join(map(repr, keys))} entry; its entries: '
+                                  f'{entries[:8]}{" ..." if len(entries) > 8 else ""}; {fix}')
+        if present[0] != keys[0]:
+            get_root_logger().info(f'{what}: {path} has no {keys[0]!r}; loading {present[0]!r} (param_key {keys})')
+        params = state[present[0]]
+    if not isinstance(params, dict) or not all(isinstance(v, Tensor) for v in params.values()):
+        raise CheckpointError(f'{what}: {path} [{param_key}] is not a state dict of tensors (a training state '
+                              'or another kind of file?)')
     return {k[7:] if k.startswith('module.') else k: v for k, v in params.items()}
 
 
@@ -59,7 +110,7 @@ def describe_mismatch(net: nn.Module, state: Dict[str, Tensor], limit: int = 4) 
     return '; '.join(parts) or 'no difference found'
 
 
-def load_into(net: nn.Module, path: str, param_key: Optional[str] = 'params', strict: bool = True,
+def load_into(net: nn.Module, path: str, param_key: ParamKey = 'params', strict: bool = True,
               what: str = 'checkpoint') -> nn.Module:
     """Load ``path[param_key]`` into ``net`` (bare); a mismatch names the file and what does not fit."""
     params = select_params(read_checkpoint(path, what), param_key, path, what)
@@ -69,9 +120,9 @@ def load_into(net: nn.Module, path: str, param_key: Optional[str] = 'params', st
     if strict:
         problem = describe_mismatch(target, params)
         if problem != 'no difference found':
-            raise ValueError(f'{what}: {path} [{param_key}] does not fit {type(target).__name__}: {problem}. Check '
-                             f'the widths in the option file (num_feat / num_grow_ch / num_block) against the run '
-                             f'that wrote it.')
+            raise CheckpointError(f'{what}: {path} [{param_key}] does not fit {type(target).__name__}: {problem}. '
+                                  f'Check the widths in the option file (num_feat / num_grow_ch / num_block) against '
+                                  f'the run that wrote it.')
     else:  # as BasicSR: entries of another shape are skipped, with a warning
         own = target.state_dict()
         skipped = [k for k in params if k in own and params[k].shape != own[k].shape]
@@ -83,7 +134,7 @@ def load_into(net: nn.Module, path: str, param_key: Optional[str] = 'params', st
     return net
 
 
-def load_generator(spec: dict, path: str, param_key: Optional[str] = 'params_ema', device='cpu',
+def load_generator(spec: dict, path: str, param_key: ParamKey = 'params_ema', device='cpu',
                    what: str = 'checkpoint') -> nn.Module:
     """A network built from its option dict and loaded from ``path`` (strict), in eval mode."""
     from basicsr.archs import build_network

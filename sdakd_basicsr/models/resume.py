@@ -3,11 +3,12 @@
 BasicSR restores each optimizer's and scheduler's state as saved, learning rates included, so an lr lowered
 for the resume (the advice after a divergence) would be silently ignored. ``apply_learning_rates`` rescales
 each optimizer's base learning rate (and its scheduler's, keeping the schedule's position) to the option
-file's value, and logs every change.
+file's value, and logs every change. ``newest_intact_state`` picks the state ``--auto_resume`` continues
+from: the newest one that loads and whose network checkpoints of the same iteration load too.
 """
 import glob
 from os import path as osp
-from typing import Callable, List, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import torch
 
@@ -46,3 +47,46 @@ def resume_command(experiments_root: str, optimizer_key: str, lr: float) -> str:
     lower = f'{lr / 2:.12f}'.rstrip('0').rstrip('.')
     return (f'python sdakd_basicsr/train.py -opt {option_file} --auto_resume '
             f'--force_yml train:{optimizer_key}:lr={lower}')
+
+
+STATE_KEYS = ('epoch', 'iter', 'optimizers', 'schedulers')  # what basicsr's resume_training reads
+
+
+def read_training_state(path: str, what: str = 'path.resume_state') -> dict:
+    """A training state, or a ``CheckpointError`` naming the file and what is wrong with it."""
+    from .checkpoints import CheckpointError, read_checkpoint
+    state = read_checkpoint(path, what)
+    missing = [k for k in STATE_KEYS if k not in state]
+    if missing:
+        raise CheckpointError(f'{what}: {path} is not a training state (no {missing}; its entries: '
+                              f'{sorted(map(str, state))[:6]}): network weights go in path.pretrain_network_*')
+    return state
+
+
+def newest_intact_state(state_dir: str, log: Callable[[str], None]) -> Optional[Tuple[str, dict]]:
+    """(path, state) of the newest ``<iter>.state`` in ``state_dir`` that loads and whose ``net_*_<iter>.pth``
+    in the sibling ``models/`` folder all load; damaged newer ones are skipped with a warning (``log``).
+    None when the folder holds no state; a ``CheckpointError`` listing each problem when none is intact."""
+    from .checkpoints import CheckpointError, read_checkpoint
+    states = []
+    for name in glob.glob(osp.join(state_dir, '*.state')):
+        try:
+            states.append((int(float(osp.basename(name)[:-len('.state')])), name))
+        except ValueError:
+            continue
+    problems = []
+    for it, path in sorted(states, reverse=True):
+        try:
+            state = read_training_state(path, 'auto_resume')
+            for net_file in sorted(glob.glob(osp.join(osp.dirname(state_dir), 'models', f'net_*_{it}.pth'))):
+                read_checkpoint(net_file, 'auto_resume')
+        except (CheckpointError, OSError) as err:
+            problems.append(str(err))
+            log(f'{err} -- skipping iteration {it}, trying the previous training state')
+            continue
+        if problems:
+            log(f'auto_resume: resuming from iteration {it} ({path}), the newest intact training state')
+        return path, state
+    if problems:
+        raise CheckpointError('auto_resume: no intact training state in ' + state_dir + ':\n  ' + '\n  '.join(problems))
+    return None

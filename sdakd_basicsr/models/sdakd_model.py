@@ -26,7 +26,7 @@ from ..distill.options import (check_checkpoint_files, check_queue, check_teache
 from ..distill.stage_policy import Role
 from ..metrics.cost import count_params
 from .adversaries import Adversary, discriminator_logits, output_grad_rms
-from .checkpoints import load_into, save_networks, save_training_state
+from .checkpoints import EMA_FIRST, load_into, save_networks, save_training_state
 from .generator_objective import GeneratorObjective
 from .precision import Precision
 from .resume import apply_learning_rates, resume_command
@@ -65,7 +65,7 @@ class SDAKDModel(RealESRGANModel):
             self.net_g_ema = self.precision.layout(build_network(self.opt['network_g']).to(self.device))
             if self.opt['path'].get('pretrain_network_g'):
                 self.load_network(self.net_g_ema, self.opt['path']['pretrain_network_g'],
-                                  self.opt['path'].get('strict_load_g', True), 'params_ema')
+                                  self.opt['path'].get('strict_load_g', True), EMA_FIRST)
             else:
                 self.model_ema(0)
             self.net_g_ema.eval()

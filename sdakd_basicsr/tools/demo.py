@@ -23,7 +23,7 @@ import torch
 import sdakd_basicsr  # noqa: F401  (compat fixes + registration)
 from sdakd_basicsr.archs.generator_call import REALESRGAN_X4PLUS
 from sdakd_basicsr.metrics import cost, images, quality, reporting
-from sdakd_basicsr.models.checkpoints import load_generator
+from sdakd_basicsr.models.checkpoints import EMA_FIRST, load_generator
 from sdakd_basicsr.recipes.demo import (OPTIONS_DIR, STAGES, TEACHER_FILE, check_targets, convert_teacher, experiment,
                                         heldout_pairs, prepare_data, run_option_file, say, student_spec)
 
@@ -44,7 +44,7 @@ def write_report(report_dir: str, student_opt: dict, log=say) -> float:
     generators = {'bicubic': quality.bicubic(4), 'teacher': quality.network(teacher)}
     nets = {}
     for name, path in students.items():
-        nets[name] = load_generator(student_opt, path, 'params_ema', device)
+        nets[name] = load_generator(student_opt, path, EMA_FIRST, device)
         generators[name] = quality.network(nets[name])
 
     pairs = heldout_pairs()

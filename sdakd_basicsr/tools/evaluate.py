@@ -38,7 +38,7 @@ from sdakd_basicsr.data.degradation_presets import realesrgan_x4plus_options
 from sdakd_basicsr.metrics import images
 from sdakd_basicsr.metrics import perceptual as pm
 from sdakd_basicsr.metrics import quality, reporting
-from sdakd_basicsr.models.checkpoints import load_generator
+from sdakd_basicsr.models.checkpoints import EMA_FIRST, load_generator
 
 
 def tiled(net: nn.Module, tile: int, overlap: int = 16, scale: int = 4, fp16: bool = False) -> Callable:
@@ -74,14 +74,14 @@ def student_from_spec(spec: str, device) -> nn.Module:
             opt = yaml.safe_load(f)
         family_of(opt['network_g']).check_exportable(f'evaluate {spec}')  # single-input generators only
         return load_generator(opt['network_g'], opt['path']['pretrain_network_g'],
-                              (opt.get('path') or {}).get('param_key_g', 'params_ema'), device)
+                              (opt.get('path') or {}).get('param_key_g', EMA_FIRST), device)
     parts = spec.split(':')
     if len(parts) not in (3, 4):
         raise ValueError(f'--student {spec!r}: expected options.yml or ckpt.pth:num_feat:num_grow_ch[:num_block]')
     net_spec = dict(REALESRGAN_X4PLUS, num_feat=int(parts[1]), num_grow_ch=int(parts[2]))
     if len(parts) == 4:
         net_spec['num_block'] = int(parts[3])
-    return load_generator(net_spec, parts[0], 'params_ema', device)
+    return load_generator(net_spec, parts[0], EMA_FIRST, device)
 
 
 def make_pair(gt: np.ndarray, degradation: str, seed: int, gt_folder: str, scale: int = 4) -> tuple:
