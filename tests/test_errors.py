@@ -53,7 +53,7 @@ def test_teacher_of_the_wrong_size_is_rejected(workdir):
 def test_wrong_param_key_lists_the_keys_in_the_file(workdir):
     opt = opts(2, **{'sdakd.teacher_g.param_key': 'g_ema'})
     torch.save({'weights': {}}, TEACHER_G_FILE)
-    with pytest.raises(KeyError, match=r"has no 'g_ema' entry \(its keys: \['weights'\]\)"):
+    with pytest.raises(ValueError, match=r"sdakd.teacher_g: .* has no 'g_ema' entry; its entries: \['weights'\]"):
         build_model_from(opt)
 
 
@@ -84,12 +84,12 @@ def test_queue_size_not_divisible_by_batch(workdir):
 
 
 def test_unknown_sdakd_key_is_an_error(workdir):
-    with pytest.raises(KeyError, match=r"sdakd: unknown key\(s\) \['train_d_teacherr'\]"):
+    with pytest.raises(KeyError, match=r"sdakd.train_d_teacherr: unknown key \(did you mean 'train_d_teacher'\?\)"):
         build_model_from(opts(3, **{'sdakd.train_d_teacherr': False}))
 
 
 def test_unknown_train_loss_key_is_an_error(workdir):
-    with pytest.raises(KeyError, match=r"unknown key\(s\) \['fmd_otp'\]"):
+    with pytest.raises(KeyError, match=r"train.fmd_otp: unknown key \(did you mean 'fmd_opt'\?\)"):
         build_model_from(opts(2, **{'train.fmd_otp': {'type': 'FeatureMapDistillLoss'}}))
 
 
@@ -116,3 +116,60 @@ def test_errors_happen_before_anything_is_written(workdir):
         run_train(tiny_options(1, total_iter=1, **{'path.pretrain_network_g': None, 'sdakd.bogus': 1}),
                   '--auto_resume')
     assert open(exp, 'rb').read() == before
+
+
+# ------------------------------------------------------------------ whole-file checks (pre-flight, before any folder)
+def preflight_error(opt) -> str:
+    """The pre-flight's message for ``opt`` (it must fail)."""
+    from sdakd_basicsr.distill.preflight import check_options
+    with pytest.raises((KeyError, ValueError, TypeError, OSError)) as err:
+        check_options(opt, 'bad.yml', os.getcwd())
+    message = err.value.args[0]
+    assert message.startswith('bad.yml: '), message  # every message names the file
+    return message
+
+
+def test_a_listed_adversary_without_weight_and_empty_taps_are_refused(workdir):
+    assert 'train.gan_opt.loss_weight is 0, but sdakd.adversarial lists student' in preflight_error(
+        opts(2, **{'train.gan_opt.loss_weight': 0}))
+    assert 'sdakd.taps: an empty list' in preflight_error(opts(2, **{'sdakd.taps': []}))
+
+
+def test_data_problems_are_named_at_start_up(workdir):
+    import cv2
+    import numpy as np
+
+    # a batch larger than the training set: no iteration would ever run
+    assert 'batch_size_per_gpu is 9 but the training set has 4 image(s)' in preflight_error(
+        opts(1, **{'datasets.train.batch_size_per_gpu': 9}))
+    # a meta-info entry that names no file
+    with open('datasets/meta.txt', 'w') as f:
+        f.write('img00.png\nimg07.png\n')
+    assert 'meta.txt line 2 names datasets/gt/img07.png, which does not exist' in preflight_error(
+        opts(1, **{'datasets.train.meta_info': 'datasets/meta.txt'}))
+    # a corrupt image
+    open('datasets/gt/img01.png', 'wb').write(b'\x89PNG\r\n\x1a\n broken')
+    assert 'datasets/gt/img01.png is not a readable image' in preflight_error(opts(1))
+    os.remove('datasets/gt/img01.png')
+    # paired data: a crop larger than the images, and an LR/GT pair that is not x scale
+    paired = {'datasets.train.type': 'PairedImageDataset', 'datasets.train.dataroot_gt': 'datasets/val/gt',
+              'datasets.train.dataroot_lq': 'datasets/val/lq', 'datasets.train.crop_pad_size': DELETE,
+              'datasets.train.gt_size': 64, 'high_order_degradation': False}
+    for key in ('blur_kernel_size', 'kernel_list', 'kernel_prob', 'sinc_prob', 'blur_sigma', 'betag_range',
+                'betap_range', 'blur_kernel_size2', 'kernel_list2', 'kernel_prob2', 'sinc_prob2', 'blur_sigma2',
+                'betag_range2', 'betap_range2', 'final_sinc_prob'):
+        paired[f'datasets.train.{key}'] = DELETE
+    assert 'datasets.train.gt_size: the GT crop 64 is larger than datasets/val/gt/img00.png (32x32)' in \
+        preflight_error(opts(1, **paired))
+    cv2.imwrite('datasets/val/lq/img00.png', np.zeros((16, 16, 3), np.uint8))
+    assert 'img00.png is 16x16 and its GT 32x32: not the top-level scale 4' in preflight_error(
+        opts(1, **dict(paired, **{'datasets.train.gt_size': 16})))
+
+
+def test_scale_and_unknown_network_arguments(workdir):
+    assert 'network_g.scale is 2 but the top-level scale is 4' in preflight_error(opts(1, **{'network_g.scale': 2}))
+    assert "network_g.num_fet: RRDBNet takes no such argument (did you mean 'num_feat'?)" in preflight_error(
+        opts(1, **{'network_g.num_fet': 8}))
+    assert "logger.print_freqq: unknown key (did you mean 'print_freq'?)" in preflight_error(
+        opts(1, **{'logger.print_freqq': 1}))
+    assert 'train.ema_decay must be below 1' in preflight_error(opts(1, **{'train.ema_decay': 1.0}))

@@ -34,6 +34,7 @@ class FeatureAdapters(nn.Module):
         kind: ``mlp`` (the paper's MLP-based adaptation) or ``conv1x1``.
         hidden_channels: hidden width of the MLP; default: the teacher's channels of that tap.
     """
+    filled_in_by_model = ('channels',)  # the option-file check does not ask for these
 
     def __init__(self, channels: Sequence[Tuple[int, int]], kind: str = 'mlp',
                  hidden_channels: Optional[int] = None) -> None:

@@ -88,6 +88,9 @@ def parse_sdakd_options(opt: dict) -> SDAKDOptions:
         if opt['network_g'].get('type') != 'RRDBNet' or teacher_g['network'].get('type') != 'RRDBNet':
             raise ValueError('sdakd.init_student_from_teacher supports RRDBNet teachers and students')
 
+    for key in ('taps', 'student_taps'):
+        if getattr(block, key) is not None and not getattr(block, key):
+            raise ValueError(f'sdakd.{key}: an empty list; give module names, or ~ for the family default')
     taps: List[str] = []
     student_taps: List[str] = []
     if policy.fmd:
@@ -128,6 +131,10 @@ def _check_stage_networks(opt: dict, train: TrainBlock, policy: StagePolicy) -> 
         if not getattr(train, role.loss_key):
             raise KeyError(f'sdakd.stage {policy.stage} uses {role.description} but train.{role.loss_key} is not '
                            f'configured')
+        if loss_weight(getattr(train, role.loss_key)) <= 0 and not policy.warmup_d_teacher:
+            raise ValueError(f'train.{role.loss_key}.loss_weight is 0, but sdakd.adversarial lists {role.value}: '
+                             f'{role.description} would be built, trained and saved without ever reaching the '
+                             f'student; give it a weight > 0 or drop {role.value} from sdakd.adversarial')
         if policy.trains(role) and not getattr(train, role.optim_key):
             raise KeyError(f'sdakd.stage {policy.stage} trains {role.description} but train.{role.optim_key} is '
                            f'not configured')
@@ -212,6 +219,8 @@ def optimizer_options(train: TrainBlock, key: str) -> dict:
                 raise TypeError(f'train.{key}.{name}: {value!r} is not a number') from None
             get_root_logger().warning(f'train.{key}.{name}: the string {value!r} read as the number '
                                       f'{optim_opt[name]:g} (write 1.0e-4 or !!float 1e-4 in YAML)')
+    if isinstance(optim_opt.get('betas'), (list, tuple)):  # YAML [0, 0.99]: torch wants both floats
+        optim_opt['betas'] = [float(b) for b in optim_opt['betas']]
     if train.lazy_reg_correction:
         every = train.net_g_reg_every if key == 'optim_g' else train.net_d_reg_every
         ratio = every / (every + 1)

@@ -30,6 +30,32 @@ def _forced(argv: Sequence[str]) -> List[str]:
     return entries
 
 
+def _no_duplicates(loader_cls, path: str):
+    """BasicSR's YAML loader, except that a key given twice in one mapping is an error (YAML keeps the last,
+    silently), naming both lines."""
+    import yaml
+
+    class Loader(loader_cls):
+        pass
+
+    def construct_mapping(loader, node):
+        seen = {}
+        for key_node, _ in node.value:
+            key = loader.construct_object(key_node, deep=True)
+            if key == '<<':
+                continue
+            line = key_node.start_mark.line + 1
+            if key in seen:
+                raise ValueError(f'{path}: line {line}: duplicate key {key!r} (first on line {seen[key]}); YAML '
+                                 'would silently keep only the last one: delete one of them')
+            seen[key] = line
+        from collections import OrderedDict
+        return OrderedDict(loader.construct_pairs(node))
+
+    Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)
+    return Loader
+
+
 def read_options(argv: Sequence[str]) -> Optional[dict]:
     """The option dict of ``-opt`` with ``--force_yml`` applied, as basicsr's parse_options builds it."""
     import yaml
@@ -39,7 +65,9 @@ def read_options(argv: Sequence[str]) -> Optional[dict]:
     if path is None or not osp.isfile(path):
         return None  # basicsr reports it
     with open(path, encoding='utf-8') as f:
-        opt = yaml.load(f, Loader=ordered_yaml()[0])
+        opt = yaml.load(f, Loader=_no_duplicates(ordered_yaml()[0], path))
+    if not isinstance(opt, dict):
+        raise ValueError(f'{path}: not an option file (YAML mapping expected, got {type(opt).__name__})')
     for entry in _forced(argv):
         keys, value = (part.strip() for part in entry.split('=', 1))
         node = opt
@@ -69,21 +97,47 @@ def check_device(opt: dict, where: str) -> None:
                            f'CPU add: {CPU_FLAGS} (or set num_gpu: auto, which falls back to the CPU)')
 
 
+def _check_model_type(model_type) -> None:
+    import difflib
+
+    from basicsr.utils.registry import MODEL_REGISTRY
+    names = MODEL_REGISTRY._obj_map
+    if not isinstance(model_type, str) or not any(n in names for n in (model_type, f'{model_type}_basicsr')):
+        close = difflib.get_close_matches(str(model_type), list(names), n=1)
+        raise KeyError(f'model_type: {model_type!r} is not a registered model' + (
+            f' (did you mean {close[0]!r}?)' if close else '') + '; SDAKD runs use model_type: SDAKDModel')
+
+
+def check_options(opt: dict, where: str, root_path: str) -> None:
+    """Every check of an option dict (``where``: its file, put in front of every message)."""
+    try:
+        check_device(opt, where)
+        if 'model_type' not in opt:  # a misspelt model_type: name the misspelling, not the missing key
+            from .file_schema import TOP_LEVEL, check_unknown_keys
+            check_unknown_keys('', [k for k in opt if not k.startswith('network_')], TOP_LEVEL)
+        _check_model_type(opt.get('model_type'))
+        if opt.get('model_type') != 'SDAKDModel':
+            return
+        from .file_schema import check_option_file
+        from .options import check_checkpoint_files, check_queue, check_teacher_cache, parse_sdakd_options
+        full = dict(opt, is_train=True, root_path=root_path)
+        check_option_file(full)
+        sd = parse_sdakd_options(full)
+        check_queue(full, sd.data)
+        check_checkpoint_files(full, sd)
+        check_teacher_cache(full, sd)
+    except (KeyError, ValueError, TypeError, OSError, RuntimeError) as err:
+        message = err.args[0] if err.args and isinstance(err.args[0], str) else str(err)
+        if not message.startswith(where):  # every message names the file
+            err.args = (f'{where}: {message}',) + err.args[1:]
+        raise
+
+
 def preflight(argv: Sequence[str], root_path: str) -> Optional[dict]:
     """Every check that can fail, before any folder is created or archived. Returns the options read."""
     opt = read_options(argv)
-    if opt is None:
-        return None
-    where = _arg(argv, '-opt')
-    check_device(opt, where)
-    if opt.get('model_type') != 'SDAKDModel':
-        return opt
-    from .options import check_checkpoint_files, check_queue, check_teacher_cache, parse_sdakd_options
-    full = dict(opt, is_train=True, root_path=root_path)
-    sd = parse_sdakd_options(full)
-    check_queue(full, sd.data)
-    check_checkpoint_files(full, sd)
-    check_teacher_cache(full, sd)
+    if opt is not None:
+        check_options(opt, _arg(argv, '-opt'), root_path)
     return opt
 
 

@@ -92,7 +92,8 @@ class TrainBlock:
     optim_d_teacher: Optional[dict] = option(None, help='optimizer of D_T')
     scheduler: Optional[dict] = option(None, help="BasicSR's learning-rate scheduler")
     total_iter: Optional[int] = option(None, minimum=1, help='iterations of the stage (read by BasicSR)')
-    warmup_iter: Optional[int] = option(None, help='linear learning-rate warm-up iterations (-1: none; BasicSR)')
+    warmup_iter: Optional[int] = option(None, minimum=-1, help='linear learning-rate warm-up iterations (-1: none; '
+                                        'BasicSR)')
     ema_decay: float = option(0.0, minimum=0, help='EMA of G_S (0: no EMA copy; Real-ESRGAN 0.999)')
     net_d_iters: int = option(1, minimum=1, help='the generator steps every net_d_iters iterations')
     net_d_init_iters: int = option(0, minimum=0, help='discriminator-only iterations at the start')
@@ -136,6 +137,8 @@ def check_value(value: Any, tp, where: str) -> Any:
         if not isinstance(value, bool):
             raise ValueError(f'{where} must be true or false, got {value!r}')
     elif tp is int:
+        if isinstance(value, float) and value.is_integer():
+            return int(value)  # `!!float 5e3`, as BasicSR's own option files write frequencies
         if isinstance(value, bool) or not isinstance(value, int):
             raise ValueError(f'{where} must be a whole number, got {value!r}')
     elif tp is float:
@@ -167,7 +170,10 @@ def parse_block(cls: Type[T], values: Optional[dict], where: str) -> T:
     known = [f.name for f in fields]
     unknown = sorted(k for k in values if k not in known)
     if unknown:
-        raise KeyError(f'{where}: unknown key(s) {unknown}; valid keys: {sorted(known)}')
+        import difflib
+        close = difflib.get_close_matches(str(unknown[0]), known, n=1, cutoff=0.75)
+        hint = f' (did you mean {close[0]!r}?)' if close else ''
+        raise KeyError(f'{where}.{unknown[0]}: unknown key{hint}; valid keys: {sorted(known)}')
     hints = typing.get_type_hints(cls)
     out = {}
     for f in fields:
@@ -214,8 +220,23 @@ def options_markdown() -> str:
     """The option reference (docs/options.md), generated from the schema."""
     lines = ['# Option reference', '',
              'Generated from `sdakd_basicsr/distill/schema.py` by `python -m sdakd_basicsr.tools.options_doc '
-             '--write`; do not edit by hand. Unknown keys in these blocks are errors; `~` is YAML null.', '']
-    for where, cls in DOCUMENTED_BLOCKS:
+             '--write`; do not edit by hand. Unknown keys in these blocks are errors; `~` is YAML null.',
+             '',
+             'Beyond these tables, the pre-flight (`distill/file_schema.py`) checks `network_*` blocks (and '
+             '`sdakd.teacher_g.network`), the `*_opt` losses, optimizers, the scheduler and `val.metrics` against '
+             'the constructor or function they are passed to (unknown arguments, values of another kind than the '
+             "default, weights >= 0, the optimizer's own argument checks); Real-ESRGAN's top-level degradation "
+             'keys (probabilities in [0, 1], [low, high] ranges, 3-way choices summing to 1); `path` keys against '
+             'the networks in the file; data folders, meta-info entries, a sample of image headers, crop and '
+             'batch sizes and the LR/GT scale; and duplicate YAML keys. Datasets of other classes: the keys their '
+             'source reads.', '']
+    from . import file_schema as fs  # BasicSR's own blocks, checked by the same machinery
+    blocks = DOCUMENTED_BLOCKS + (('(top level, BasicSR)', fs.TopLevel), ('logger', fs.LoggerBlock),
+                                  ('logger.wandb', fs.WandbBlock), ('val', fs.ValBlock),
+                                  ('dist_params', fs.DistParams), ('datasets.<phase> (every dataset)', fs.LoaderKeys),
+                                  ('datasets.<phase> (PairedImageDataset and subclasses)', fs.PairedKeys),
+                                  ('datasets.<phase> (RealESRGANDataset and subclasses)', fs.SynthesisKeys))
+    for where, cls in blocks:
         lines += [f'## `{where}`', '', (cls.__doc__ or '').strip(), '', '| key | default | meaning |', '|---|---|---|']
         for f in dataclasses.fields(cls):
             meaning = f.metadata['help']

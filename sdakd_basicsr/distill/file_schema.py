@@ -1,0 +1,642 @@
+"""The rest of the option file: the blocks BasicSR reads (top level, ``logger``, ``val``, ``path``, ``datasets``,
+``network_*``, losses, optimizers, scheduler), checked with the same schema machinery as ``sdakd:``/``train:``
+(``schema.option`` / ``schema.parse_block``) before anything touches the disk.
+
+Where BasicSR has no list of keys, the list comes from the code that will read them, so that user-registered
+classes are checked as well as BasicSR's own:
+
+- ``network_*``, ``*_opt`` losses, optimizers and schedulers: the constructor's signature (a ``**kwargs``
+  constructor accepts anything);
+- ``datasets.*``: the keys the dataset class's source reads from its option dict (``opt['key']`` /
+  ``opt.get('key')`` in the class and its bases) plus the data-loader keys of ``basicsr.data``.
+
+Every message names the key path and, where one is close, the key that was probably meant.
+"""
+import difflib
+import inspect
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Dict, Iterable, List, Optional, Set
+
+from .schema import check_value, option, parse_block
+
+
+class OptionError(ValueError):
+    """An option file that would fail (or silently misbehave) later: the message names the key and the fix."""
+
+
+def _suggest(key: str, known: Iterable[str]) -> str:
+    close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.75)
+    return f' (did you mean {close[0]!r}?)' if close else ''
+
+
+def check_unknown_keys(where: str, keys: Iterable[str], known: Iterable[str]) -> None:
+    known = sorted(set(known))
+    for key in keys:
+        if key not in known:
+            raise OptionError(f'{where}.{key}: unknown key{_suggest(key, known)}; valid keys: {known}'
+                              if where else f'{key}: unknown top-level key{_suggest(key, known)}')
+
+
+# ------------------------------------------------------------------------------------------ plain blocks
+@dataclass
+class LoggerBlock:
+    """``logger:`` — BasicSR's logging and checkpoint frequencies."""
+    print_freq: int = option(required=True, minimum=1, help='iterations between log lines')
+    save_checkpoint_freq: int = option(required=True, minimum=1, help='iterations between checkpoints and '
+                                       'training states')
+    use_tb_logger: bool = option(False, help='TensorBoard logging (needed by wandb)')
+    wandb: Optional['WandbBlock'] = option(None, help='Weights & Biases logging (keys below)')
+
+
+@dataclass
+class WandbBlock:
+    """``logger.wandb:`` — Weights & Biases (needs use_tb_logger: true)."""
+    project: Optional[str] = option(None, help='the wandb project (~: no wandb)')
+    resume_id: Optional[str] = option(None, help='the wandb run to resume')
+    entity: Optional[str] = option(None, help='the wandb entity (team)')
+
+
+@dataclass
+class ValBlock:
+    """``val:`` — validation, active when a ``datasets.val*`` entry exists."""
+    val_freq: int = option(required=True, minimum=1, help='iterations between validations')
+    save_img: bool = option(False, help='write the validation outputs under visualization/')
+    metrics: Optional[dict] = option(None, help='name: {type: calculate_psnr | calculate_ssim | calculate_niqe, '
+                                     'crop_border, test_y_channel, better}')
+    suffix: Optional[str] = option(None, help='suffix of saved validation images')
+    pbar: bool = option(False, help='a progress bar during validation')
+
+
+@dataclass
+class DistParams:
+    """``dist_params:`` — distributed training."""
+    backend: str = option('nccl', choices=('nccl', 'gloo', 'mpi'), help='torch.distributed backend')
+    port: int = option(29500, minimum=0, help='master port (Slurm and --launcher pytorch; 0: a free one)')
+
+
+@dataclass
+class LoaderKeys:
+    """The keys of every ``datasets.<phase>`` entry that basicsr's data loader and train loop read."""
+    name: str = option(required=True, help='a label for logs')
+    type: str = option(required=True, help='a registered dataset class')
+    phase: Optional[str] = option(None, help='set by BasicSR from the entry name')
+    scale: Optional[int] = option(None, minimum=1, help='set by BasicSR from the top-level scale')
+    batch_size_per_gpu: Optional[int] = option(None, minimum=1, help='training batch per GPU (process)')
+    num_worker_per_gpu: Optional[int] = option(None, minimum=0, help='data-loader workers per GPU (process)')
+    use_shuffle: bool = option(True, help='shuffle the training set')
+    dataset_enlarge_ratio: int = option(1, minimum=1, help='repeat the training set this often per epoch')
+    prefetch_mode: Optional[str] = option(None, choices=(None, 'cpu', 'cuda'), help='~, cpu or cuda')
+    num_prefetch_queue: int = option(1, minimum=1, help='prefetch queue length (prefetch_mode cpu)')
+    pin_memory: bool = option(False, help='pinned host memory (needed by prefetch_mode cuda)')
+    persistent_workers: bool = option(False, help='keep the loader workers between epochs')
+    io_backend: Optional[dict] = option(None, help='{type: disk | lmdb | memcached}')
+    gt_size: Optional[int] = option(None, minimum=1, help='training GT crop size (pixels)')
+    use_hflip: bool = option(False, help='random horizontal flips (and vertical with use_rot)')
+    use_rot: bool = option(False, help='random 90-degree rotations and vertical flips')
+
+
+KERNELS = ('iso', 'aniso', 'generalized_iso', 'generalized_aniso', 'plateau_iso', 'plateau_aniso')
+
+
+@dataclass
+class PairedKeys:
+    """``PairedImageDataset`` (and subclasses): an LR folder next to a GT folder."""
+    dataroot_gt: str = option(required=True, help='GT folder (or lmdb)')
+    dataroot_lq: str = option(required=True, help='LR folder (or lmdb)')
+    meta_info_file: Optional[str] = option(None, help='one GT file name per line')
+    filename_tmpl: str = option('{}', help="LR name from the GT name, e.g. '{}x4'")
+    mean: Optional[List[float]] = option(None, help='per-channel mean to subtract')
+    std: Optional[List[float]] = option(None, help='per-channel std to divide by')
+    color: Optional[str] = option(None, choices=(None, 'y'), help='y: luminance only')
+    teacher_cache: Optional[str] = option(None, help='TeacherCachedPairedDataset: the cache file')
+
+
+@dataclass
+class SynthesisKeys:
+    """``RealESRGANDataset`` (and ``RealESRGANCropDataset``): GT images and the blur kernels of the synthesis."""
+    dataroot_gt: str = option(required=True, help='GT folder (or lmdb)')
+    meta_info: Optional[str] = option(None, help='one GT path per line, relative to dataroot_gt')
+    crop_pad_size: int = option(400, minimum=1, help='GT crop (padded if smaller) before the synthesis')
+    blur_kernel_size: int = option(21, minimum=3, help='first-degradation kernel size (odd)')
+    kernel_list: List[str] = option(list(KERNELS), help='kernel types')
+    kernel_prob: List[float] = option([0.45, 0.25, 0.12, 0.03, 0.12, 0.03], help='their probabilities')
+    sinc_prob: float = option(0.1, minimum=0, help='sinc-kernel probability')
+    blur_sigma: List[float] = option([0.2, 3], help='[low, high]')
+    betag_range: List[float] = option([0.5, 4], help='[low, high]')
+    betap_range: List[float] = option([1, 2], help='[low, high]')
+    blur_kernel_size2: int = option(21, minimum=3, help='second-degradation kernel size (odd)')
+    kernel_list2: List[str] = option(list(KERNELS), help='kernel types')
+    kernel_prob2: List[float] = option([0.45, 0.25, 0.12, 0.03, 0.12, 0.03], help='their probabilities')
+    sinc_prob2: float = option(0.1, minimum=0, help='sinc-kernel probability')
+    blur_sigma2: List[float] = option([0.2, 1.5], help='[low, high]')
+    betag_range2: List[float] = option([0.5, 4], help='[low, high]')
+    betap_range2: List[float] = option([1, 2], help='[low, high]')
+    final_sinc_prob: float = option(0.8, minimum=0, help='final sinc-filter probability')
+
+
+TYPED_DATASETS = {'PairedImageDataset': PairedKeys, 'RealESRGANDataset': SynthesisKeys}
+
+
+def _typed_keys(cls) -> Optional[type]:
+    for klass in cls.__mro__:
+        if klass.__name__ in TYPED_DATASETS:
+            return TYPED_DATASETS[klass.__name__]
+    return None
+
+
+def _check_synthesis(values: SynthesisKeys, where: str) -> None:
+    for suffix in ('', '2'):
+        size = getattr(values, f'blur_kernel_size{suffix}')
+        if size % 2 == 0:
+            raise OptionError(f'{where}.blur_kernel_size{suffix} must be odd, got {size}')
+        kinds, probs = getattr(values, f'kernel_list{suffix}'), getattr(values, f'kernel_prob{suffix}')
+        for kind in kinds:
+            if kind not in KERNELS:
+                raise OptionError(f'{where}.kernel_list{suffix}: unknown kernel {kind!r}{_suggest(kind, KERNELS)}; '
+                                  f'choose from {list(KERNELS)}')
+        if len(probs) != len(kinds) or min(probs) < 0 or abs(sum(probs) - 1) > 1e-3:
+            raise OptionError(f'{where}.kernel_prob{suffix} must be {len(kinds)} probabilities (one per '
+                              f'kernel_list{suffix} entry) summing to 1, got {probs}')
+        for key in ('blur_sigma', 'betag_range', 'betap_range'):
+            low_high = getattr(values, key + suffix)
+            if len(low_high) != 2 or low_high[0] > low_high[1] or low_high[0] < 0:
+                raise OptionError(f'{where}.{key}{suffix} must be [low, high] with 0 <= low <= high, got {low_high}')
+        if getattr(values, f'sinc_prob{suffix}') > 1:
+            raise OptionError(f'{where}.sinc_prob{suffix} is a probability (<= 1)')
+    if values.final_sinc_prob > 1:
+        raise OptionError(f'{where}.final_sinc_prob is a probability (<= 1)')
+
+
+LOADER_KEYS = set(LoaderKeys.__dataclass_fields__)
+# Real-ESRGAN's synthesis at the top level: probabilities in [0, 1], [low, high] ranges, 3-way choices
+DEGRADATION_PROBS = ('gaussian_noise_prob', 'gray_noise_prob', 'second_blur_prob', 'gaussian_noise_prob2',
+                     'gray_noise_prob2')
+DEGRADATION_RANGES = ('resize_range', 'noise_range', 'poisson_scale_range', 'jpeg_range', 'resize_range2',
+                      'noise_range2', 'poisson_scale_range2', 'jpeg_range2')
+DEGRADATION_CHOICES = ('resize_prob', 'resize_prob2')
+BLOCKS = {'logger': LoggerBlock, 'val': ValBlock, 'dist_params': DistParams}
+TOP_LEVEL = {'name', 'model_type', 'scale', 'num_gpu', 'manual_seed', 'datasets', 'path', 'train', 'val', 'logger',
+             'dist_params', 'find_unused_parameters', 'use_static_graph', 'sdakd', 'high_order_degradation',
+             'gt_size', 'queue_size', 'l1_gt_usm', 'percep_gt_usm', 'gan_gt_usm', 'is_train', 'dist', 'rank',
+             'world_size', 'auto_resume', 'root_path', *DEGRADATION_PROBS, *DEGRADATION_RANGES, *DEGRADATION_CHOICES}
+PATH_FIXED = {'resume_state', 'experiments_root', 'models', 'training_states', 'log', 'visualization',
+              'results_root', 'ignore_resume_networks', 'root'}
+
+
+@dataclass
+class TopLevel:
+    """The top-level keys of every BasicSR option file."""
+    name: str = option(required=True, help='the experiment name (its folder under experiments/)')
+    model_type: str = option(required=True, help='a registered model class, e.g. SDAKDModel')
+    scale: int = option(required=True, minimum=1, help='the upscaling factor of data, student and teacher')
+    manual_seed: Optional[int] = option(None, minimum=0, help='the random seed (~: a random one, logged)')
+    find_unused_parameters: bool = option(False, help='DDP: parameters that get no gradient are allowed')
+    high_order_degradation: bool = option(True, help="Real-ESRGAN's on-the-fly second-order degradations "
+                                          '(false: the dataset supplies LR images)')
+    gt_size: Optional[int] = option(None, minimum=1, help='GT crop after the synthesis')
+
+
+# ------------------------------------------------------------------------------------------ registries
+def _registered(registry, kind: str, name: Any, where: str, keys: Iterable[str] = ()):
+    if not isinstance(name, str):
+        raise OptionError(f'{where}.type must be the name of a registered {kind}, got {name!r}' if name is not None
+                          else f'{where}.type is required (the {kind} to build); keys given: {sorted(keys)}')
+    for candidate in (name, f'{name}_basicsr'):  # basicsr's lookup tries both (and prints when it needs the 2nd)
+        if candidate in registry._obj_map:
+            return registry._obj_map[candidate]
+    raise OptionError(f'{where}.type: no {kind} named {name!r} is registered{_suggest(name, registry._obj_map)}')
+
+
+def _check_signature(obj, kwargs: Dict[str, Any], where: str, skip: Iterable[str] = (),
+                     ignores_extra: bool = False) -> Set[str]:
+    """Keys of ``kwargs`` against ``obj``'s constructor; returns its parameter names (empty: any accepted).
+    ``ignores_extra``: ``obj`` takes ``**kwargs`` only to ignore them (basicsr's metrics), so they are errors."""
+    try:
+        params = inspect.signature(obj).parameters
+    except (TypeError, ValueError):
+        return set()
+    if not ignores_extra and any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return set()
+    names = {n for n, p in params.items() if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)} - {'self'}
+    for key in kwargs:
+        if key not in names and key not in skip:
+            raise OptionError(f'{where}.{key}: {getattr(obj, "__name__", obj)} takes no such argument'
+                              f'{_suggest(key, names)}; it takes {sorted(names)}')
+    for key, value in kwargs.items():  # a value of another kind than the default's (bool, number, string)
+        default = params[key].default if key in params else None
+        _same_kind(value, default, f'{where}.{key}')
+        if key.endswith('weight') and isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
+            raise OptionError(f'{where}.{key} must be >= 0, got {value!r}')
+    required = [n for n, p in params.items() if p.default is inspect.Parameter.empty and n != 'self'
+                and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) and n not in kwargs and n not in skip]
+    if required:
+        raise OptionError(f'{where}: {getattr(obj, "__name__", obj)} needs {required}')
+    return names
+
+
+def _same_kind(value: Any, default: Any, where: str) -> None:
+    if value is None or default is None or default is inspect.Parameter.empty:
+        return
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise OptionError(f'{where} must be true or false, got {value!r}')
+    elif isinstance(default, (int, float)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            hint = ' (YAML reads 1e-4 as a string: write 1.0e-4 or !!float 1e-4)' if isinstance(value, str) else ''
+            raise OptionError(f'{where} must be a number, got {value!r}{hint}')
+    elif isinstance(default, str) and not isinstance(value, str):
+        raise OptionError(f'{where} must be a string, got {value!r}')
+
+
+@lru_cache(maxsize=None)
+def keys_read_by(cls) -> Optional[frozenset]:
+    """The option keys a dataset class reads, from its source and its bases' (None: source not available)."""
+    keys: Set[str] = set()
+    pattern = re.compile(r"""\bopt(?:\[\s*|\.get\(\s*)['"](\w+)['"]""")
+    for klass in cls.__mro__:
+        if klass.__module__.startswith(('torch.', 'builtins')) or klass is object:
+            continue
+        try:
+            keys.update(pattern.findall(inspect.getsource(klass)))
+        except (OSError, TypeError):
+            return None
+    return frozenset(keys)
+
+
+# ------------------------------------------------------------------------------------------ the checks
+def _number(value: Any, where: str, low: Optional[float] = None, high: Optional[float] = None,
+            low_open: bool = False) -> float:
+    value = check_value(value, float, where)
+    if low is not None and (value <= low if low_open else value < low):
+        raise OptionError(f'{where} must be {">" if low_open else ">="} {low:g}, got {value:g}')
+    if high is not None and value > high:
+        raise OptionError(f'{where} must be <= {high:g}, got {value:g}')
+    return value
+
+
+def check_degradations(opt: dict) -> None:
+    for key in DEGRADATION_PROBS:
+        if key in opt:
+            _number(opt[key], key, 0, 1)
+    for key in DEGRADATION_RANGES:
+        if key in opt:
+            value = check_value(opt[key], List[float], key)
+            if len(value) != 2 or value[0] > value[1]:
+                raise OptionError(f'{key} must be [low, high] with low <= high, got {opt[key]!r}')
+    for key in DEGRADATION_CHOICES:
+        if key in opt:
+            value = check_value(opt[key], List[float], key)
+            if len(value) != 3 or min(value) < 0 or abs(sum(value) - 1) > 1e-6:
+                raise OptionError(f'{key} must be three probabilities (up, down, keep) summing to 1, got {opt[key]!r}')
+
+
+def check_networks(opt: dict, label: Optional[str] = None) -> None:
+    from basicsr.utils.registry import ARCH_REGISTRY
+    for key, spec in opt.items():
+        if not key.startswith('network_') or spec is None:
+            continue
+        key = label or key
+        if not isinstance(spec, dict):
+            raise OptionError(f'{key} must be a mapping with a type and the constructor arguments, got {spec!r}')
+        cls = _registered(ARCH_REGISTRY, 'architecture', spec.get('type'), key, spec)
+        kwargs = {k: v for k, v in spec.items() if k != 'type'}
+        names = _check_signature(cls, kwargs, key, skip=getattr(cls, 'filled_in_by_model', ()))
+        for name, value in kwargs.items():
+            if re.match(r'(num_|.*_ch$|.*_feat$|.*channels$)', name) and value is not None and (
+                    isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise OptionError(f'{key}.{name} must be a positive whole number, got {value!r}')
+        if 'scale' in names and key != 'network_adapters':
+            scale = spec.get('scale', inspect.signature(cls).parameters['scale'].default)
+            if key in ('network_g', label) and isinstance(scale, int) and scale != opt.get('scale'):
+                raise OptionError(f'{key}.scale is {scale} but the top-level scale is {opt.get("scale")}: student '
+                                  'and teacher must upscale by the data\'s factor')
+
+
+def check_training_blocks(opt: dict) -> None:
+    """``*_opt`` losses, optimizers and the scheduler against their constructors; weights and rates in range."""
+    from basicsr.utils.registry import LOSS_REGISTRY
+    train = opt.get('train')
+    if not isinstance(train, dict):
+        return
+    for key, spec in train.items():
+        where = f'train.{key}'
+        if key.endswith('_opt') and spec is not None:
+            if not isinstance(spec, dict):
+                raise OptionError(f'{where} must be a mapping (type, loss_weight, ...), got {spec!r}')
+            cls = _registered(LOSS_REGISTRY, 'loss', spec.get('type'), where, spec)
+            _check_signature(cls, {k: v for k, v in spec.items() if k != 'type'}, where)
+            if 'loss_weight' in spec:
+                _number(spec['loss_weight'], f'{where}.loss_weight', 0)
+            _check_layer_weights(spec, where)
+        elif key.startswith('optim_') and spec is not None:
+            _check_optimizer(spec, where)
+        elif key == 'scheduler' and spec is not None:
+            _check_scheduler(spec, where)
+    if 'ema_decay' in train:
+        decay = _number(train['ema_decay'], 'train.ema_decay', 0)
+        if decay >= 1:
+            raise OptionError(f'train.ema_decay must be below 1 (0 = no EMA; Real-ESRGAN 0.999), got {decay:g}: at 1 '
+                              'the EMA copy never moves')
+    for key in ('total_iter', 'warmup_iter'):
+        if key in train:
+            check_value(train[key], int, f'train.{key}')
+
+
+def _check_layer_weights(spec: dict, where: str) -> None:
+    """Perceptual losses: each tapped layer is a layer of the chosen VGG, with a weight >= 0."""
+    layers = spec.get('layer_weights')
+    if layers is None:
+        return
+    if not isinstance(layers, dict) or not layers:
+        raise OptionError(f'{where}.layer_weights must map VGG layer names to weights, got {layers!r}')
+    from basicsr.archs.vgg_arch import NAMES
+    names = NAMES.get(str(spec.get('vgg_type', 'vgg19')).replace('_bn', ''), ())
+    for layer, weight in layers.items():
+        if names and layer not in names:
+            raise OptionError(f'{where}.layer_weights.{layer}: no such layer in {spec.get("vgg_type", "vgg19")}'
+                              f'{_suggest(str(layer), names)}')
+        _number(weight, f'{where}.layer_weights.{layer}', 0)
+
+
+def _required_type(spec: dict, where: str) -> Any:
+    if 'type' not in spec:
+        raise OptionError(f'{where}.type is required; keys given: {sorted(spec)}')
+    return spec['type']
+
+
+def _check_optimizer(spec: Any, where: str) -> None:
+    import torch
+    if not isinstance(spec, dict):
+        raise OptionError(f'{where} must be a mapping (type, lr, ...), got {spec!r}')
+    name = _required_type(spec, where)
+    cls = getattr(torch.optim, name, None) if isinstance(name, str) else None
+    if not (isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer)):
+        raise OptionError(f'{where}.type: {name!r} is not a torch.optim optimizer'
+                          f'{_suggest(str(name), dir(torch.optim))}')
+    _check_signature(cls, {k: v for k, v in spec.items() if k != 'type'}, where, skip=('params',))
+    if 'lr' not in spec:
+        raise OptionError(f'{where}.lr is required')
+    value = spec['lr']
+    if isinstance(value, str):
+        try:
+            value = float(value)  # coerced where the optimizer is built, with a warning
+        except ValueError:
+            raise OptionError(f'{where}.lr: {spec["lr"]!r} is not a number (write 1.0e-4 or !!float 1e-4)') from None
+    _number(value, f'{where}.lr', 0, low_open=True)
+    try:  # the optimizer's own argument checks (betas, eps, ...) now, on a stand-in parameter
+        kwargs = {k: v for k, v in spec.items() if k not in ('type', 'lr')}
+        if isinstance(kwargs.get('betas'), (list, tuple)):  # as optimizer_options passes them: [0, 0.99] as floats
+            kwargs['betas'] = [float(b) if isinstance(b, (int, float)) and not isinstance(b, bool) else b
+                               for b in kwargs['betas']]
+        cls([torch.zeros(1, requires_grad=True)], **kwargs)
+    except (TypeError, ValueError) as err:
+        raise OptionError(f'{where}: {name} rejects these settings: {err}') from None
+
+
+def _check_scheduler(spec: Any, where: str) -> None:
+    import torch
+
+    import basicsr.models.lr_scheduler as basicsr_schedulers
+    if not isinstance(spec, dict):
+        raise OptionError(f'{where} must be a mapping (type, ...), got {spec!r}')
+    name = _required_type(spec, where)
+    known = ('MultiStepLR', 'MultiStepRestartLR', 'CosineAnnealingRestartLR')
+    if name not in known:
+        raise OptionError(f'{where}.type: BasicSR builds {list(known)}, got {name!r}{_suggest(str(name), known)}')
+    cls = getattr(basicsr_schedulers, 'MultiStepRestartLR' if name == 'MultiStepLR' else name, None) or getattr(
+        torch.optim.lr_scheduler, name)
+    _check_signature(cls, {k: v for k, v in spec.items() if k != 'type'}, where, skip=('optimizer',))
+    for i, m in enumerate(spec.get('milestones') or []):
+        _number(m, f'{where}.milestones[{i}]', 0)
+    if 'gamma' in spec:
+        _number(spec['gamma'], f'{where}.gamma', 0, low_open=True)
+    for key in ('periods', 'restart_weights', 'restarts'):
+        for i, value in enumerate(spec.get(key) or []):
+            _number(value, f'{where}.{key}[{i}]', 0)
+
+
+def check_path_block(opt: dict) -> None:
+    path = opt.get('path')
+    if path is None:
+        return
+    if not isinstance(path, dict):
+        raise OptionError(f'path must be a mapping, got {path!r}')
+    labels = {k[len('network_'):] for k in opt if k.startswith('network_')}
+    for key, value in path.items():
+        match = re.fullmatch(r'(pretrain_network|param_key|strict_load)_(\w+)', key)
+        if key in PATH_FIXED:
+            continue
+        if not match:
+            known = PATH_FIXED | {f'{p}_{n}' for p in ('pretrain_network', 'param_key', 'strict_load') for n in labels}
+            check_unknown_keys('path', [key], known)
+        kind, label = match.groups()
+        roles = {r[len('network_'):] for r in NETWORK_ROLES}
+        if label not in labels and (value is not None or label not in roles):  # `pretrain_network_d: ~` is fine
+            raise OptionError(f'path.{key}: there is no network_{label} block in this file{_suggest(label, labels)}')
+        if kind == 'strict_load':
+            check_value(value, bool, f'path.{key}')
+        elif kind == 'pretrain_network' and value is not None:
+            check_value(value, str, f'path.{key}')
+        elif kind == 'param_key' and value is not None and not isinstance(value, str):
+            check_value(value, List[str], f'path.{key}')
+
+
+def check_datasets(opt: dict) -> None:
+    from basicsr.utils.registry import DATASET_REGISTRY
+    datasets = opt.get('datasets')
+    if not isinstance(datasets, dict) or not datasets:
+        raise OptionError('datasets is required: a mapping with at least a train entry (datasets.train.type, ...)')
+    for phase, spec in datasets.items():
+        where = f'datasets.{phase}'
+        if not isinstance(spec, dict):
+            raise OptionError(f'{where} must be a mapping, got {spec!r}')
+        if phase.split('_')[0] not in ('train', 'val', 'test'):
+            raise OptionError(f'{where}: entries are named train, val or val_<n> (BasicSR reads the phase from '
+                              'the name)')
+        cls = _registered(DATASET_REGISTRY, 'dataset', spec.get('type'), where, spec)
+        own = {k: v for k, v in spec.items() if k not in LOADER_KEYS}
+        typed = _typed_keys(cls)
+        if typed is not None:
+            values = parse_block(typed, own, where)
+            if typed is SynthesisKeys:
+                _check_synthesis(values, where)
+            if typed is PairedKeys and '{}' not in values.filename_tmpl:
+                raise OptionError(f"{where}.filename_tmpl must contain '{{}}' (the GT name), got "
+                                  f'{values.filename_tmpl!r}')
+        else:
+            read = keys_read_by(cls)
+            if read is not None:
+                check_unknown_keys(where, own, read)
+        parse_block(LoaderKeys, {k: v for k, v in spec.items() if k in LOADER_KEYS}, where)  # after the typo check
+        _check_io_backend(spec.get('io_backend'), f'{where}.io_backend')
+        check_data_files(spec, where, phase == 'train')
+        if phase == 'train' and isinstance(opt.get('scale'), int):
+            check_data_sizes(spec, where, opt['scale'], opt.get('gt_size'))
+        if phase == 'train' and opt.get('is_train', True):
+            for key in ('batch_size_per_gpu', 'num_worker_per_gpu'):
+                if key not in spec:
+                    raise OptionError(f'{where}.{key} is required for training')
+        for key, value in spec.items():
+            if key.startswith('dataroot') and value is not None and not isinstance(value, (str, list)):
+                raise OptionError(f'{where}.{key} must be a folder path, got {value!r}')
+
+
+IO_BACKENDS = {'disk': set(), 'lmdb': {'db_paths', 'client_keys', 'readonly', 'lock', 'readahead'},
+               'memcached': {'server_list_cfg', 'client_cfg', 'sys_path'}}
+
+
+def _check_io_backend(io: Any, where: str) -> None:
+    if io is None:
+        return
+    if not isinstance(io, dict):
+        raise OptionError(f'{where} must be a mapping such as {{type: disk}}, got {io!r}')
+    kind = io.get('type')
+    if kind not in IO_BACKENDS:
+        raise OptionError(f'{where}.type must be one of {sorted(IO_BACKENDS)}, got {kind!r}'
+                          + ('' if 'type' in io else f' (keys given: {sorted(io)})'))
+    check_unknown_keys(where, [k for k in io if k != 'type'], IO_BACKENDS[kind] | {'type'})
+
+
+def check_data_files(spec: dict, where: str, training: bool) -> None:
+    """Folders and meta-info files exist, and every meta-info entry names an existing image (disk backend)."""
+    import os
+    from os import path as osp
+    if ((spec.get('io_backend') or {}).get('type') or 'disk') != 'disk':
+        return
+    for key in ('dataroot_gt', 'dataroot_lq'):
+        folder = spec.get(key)
+        if isinstance(folder, str) and not osp.isdir(folder):
+            raise OptionError(f'{where}.{key}: no such folder: {folder}')
+    for key in ('meta_info', 'meta_info_file'):
+        meta = spec.get(key)
+        if not meta:
+            continue
+        if not osp.isfile(meta):
+            raise OptionError(f'{where}.{key}: no such file: {meta}')
+        with open(meta, encoding='utf-8') as f:
+            names = [line.strip().split(' ')[0] for line in f if line.strip()]
+        if not names:
+            raise OptionError(f'{where}.{key}: {meta} lists no images')
+        root = spec.get('dataroot_gt') or ''
+        missing = [(i + 1, n) for i, n in enumerate(names) if not osp.isfile(osp.join(root, n))]
+        if missing:
+            line, name = missing[0]
+            raise OptionError(f'{where}.{key}: {meta} line {line} names {osp.join(root, name)}, which does not '
+                              f'exist ({len(missing)} of {len(names)} entries missing)')
+    if training and isinstance(spec.get('dataroot_gt'), str) and not spec.get('meta_info') and not spec.get(
+            'meta_info_file') and not any(f for f in os.listdir(spec['dataroot_gt']) if not f.startswith('.')):
+        raise OptionError(f'{where}.dataroot_gt: {spec["dataroot_gt"]} is empty')
+
+
+IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp', '.ppm')
+SIZE_SAMPLE = 64  # images whose size is read (headers only) at start-up
+
+
+def _image_size(path: str) -> Optional[tuple]:
+    """(width, height) from the header, or None when the file is not a readable image."""
+    try:
+        from PIL import Image
+        with Image.open(path) as img:
+            return img.size
+    except Exception:  # noqa: BLE001 (any decoder error means: not readable)
+        return None
+
+
+def check_data_sizes(spec: dict, where: str, scale: int, gt_size: Optional[int]) -> None:
+    """Training set (disk): enough images for one batch; a sample of them readable, large enough for the crop,
+    and (paired data) LR x scale = GT."""
+    import os
+    from os import path as osp
+    if ((spec.get('io_backend') or {}).get('type') or 'disk') != 'disk' or not isinstance(spec.get('dataroot_gt'),
+                                                                                          str):
+        return
+    root = spec['dataroot_gt']
+    meta = spec.get('meta_info') or spec.get('meta_info_file')
+    if meta:
+        with open(meta, encoding='utf-8') as f:
+            names = [line.strip().split(' ')[0] for line in f if line.strip()]
+    else:
+        names = sorted(f for f in os.listdir(root) if f.lower().endswith(IMAGE_SUFFIXES))
+    batch = spec.get('batch_size_per_gpu') or 1
+    per_epoch = len(names) * (spec.get('dataset_enlarge_ratio') or 1)
+    if per_epoch < batch:
+        raise OptionError(f'{where}.batch_size_per_gpu is {batch} but the training set has {len(names)} image(s) '
+                          f'(x dataset_enlarge_ratio {spec.get("dataset_enlarge_ratio") or 1}): not one batch per '
+                          'epoch, so training would run no iteration; lower the batch size or raise '
+                          'dataset_enlarge_ratio')
+    crop = spec.get('gt_size') or gt_size
+    pad = spec.get('crop_pad_size')
+    if crop and pad and crop > pad:
+        raise OptionError(f'{where}: the GT crop (gt_size {crop}) is larger than crop_pad_size {pad}')
+    tmpl = spec.get('filename_tmpl', '{}')
+    for name in names[:SIZE_SAMPLE]:
+        gt_path = osp.join(root, name)
+        size = _image_size(gt_path)
+        if size is None:
+            raise OptionError(f'{where}.dataroot_gt: {gt_path} is not a readable image (corrupt or another format)')
+        if crop and not pad and min(size) < crop:
+            raise OptionError(f'{where}.gt_size: the GT crop {crop} is larger than {gt_path} ({size[0]}x{size[1]}); '
+                              'lower gt_size or use larger images')
+        if isinstance(spec.get('dataroot_lq'), str):
+            stem, ext = osp.splitext(name)
+            lq_path = osp.join(spec['dataroot_lq'], tmpl.format(stem) + ext)
+            lq = _image_size(lq_path)
+            if lq is None:
+                raise OptionError(f'{where}.dataroot_lq: {lq_path} (the LR of {gt_path}) is missing or unreadable')
+            if (lq[0] * scale, lq[1] * scale) != tuple(size):
+                raise OptionError(f'{where}: {lq_path} is {lq[0]}x{lq[1]} and its GT {size[0]}x{size[1]}: not the '
+                                  f'top-level scale {scale}')
+
+
+def check_metrics(opt: dict) -> None:
+    from basicsr.utils.registry import METRIC_REGISTRY
+    metrics = (opt.get('val') or {}).get('metrics') or {}
+    for name, spec in metrics.items():
+        where = f'val.metrics.{name}'
+        if not isinstance(spec, dict):
+            raise OptionError(f'{where} must be a mapping (type, crop_border, ...), got {spec!r}')
+        fn = _registered(METRIC_REGISTRY, 'metric', spec.get('type'), where, spec)
+        kwargs = {k: v for k, v in spec.items() if k not in ('type', 'better')}
+        _check_signature(fn, kwargs, where, skip=('img', 'img2', 'input_order'), ignores_extra=True)
+        if 'crop_border' in spec:
+            _number(spec['crop_border'], f'{where}.crop_border', 0)
+        if spec.get('better', 'higher') not in ('higher', 'lower'):
+            raise OptionError(f'{where}.better must be higher or lower, got {spec["better"]!r}')
+        if 'test_y_channel' in spec:
+            check_value(spec['test_y_channel'], bool, f'{where}.test_y_channel')
+
+
+NETWORK_ROLES = ('network_g', 'network_d', 'network_d_teacher', 'network_adapters')  # what SDAKDModel builds
+
+
+def check_option_file(opt: dict) -> None:
+    """Every block outside ``sdakd:``/``train:``'s own schema (see the module docstring)."""
+    check_unknown_keys('', [k for k in opt if k not in TOP_LEVEL], TOP_LEVEL | set(NETWORK_ROLES))
+    if not isinstance(opt.get('network_g'), dict):
+        raise OptionError('network_g is required: the student generator (e.g. {type: RRDBNet, num_feat: 32, ...})')
+    parse_block(TopLevel, {k: opt[k] for k in TopLevel.__dataclass_fields__ if k in opt}, '(top level)')
+    num_gpu = opt.get('num_gpu', 'auto')
+    if num_gpu != 'auto' and (isinstance(num_gpu, bool) or not isinstance(num_gpu, int) or num_gpu < 0):
+        raise OptionError(f'num_gpu must be auto or a whole number >= 0, got {num_gpu!r}')
+    for key, cls in BLOCKS.items():
+        if opt.get(key) is not None:
+            if not isinstance(opt[key], dict):
+                raise OptionError(f'{key} must be a mapping, got {opt[key]!r}')
+            parse_block(cls, opt[key], key)
+    if 'logger' not in opt and opt.get('is_train', True):
+        raise OptionError('logger is required: {print_freq, save_checkpoint_freq, use_tb_logger}')
+    check_degradations(opt)
+    check_networks(opt)
+    check_path_block(opt)
+    check_datasets(opt)
+    check_training_blocks(opt)
+    check_metrics(opt)
+    teacher = ((opt.get('sdakd') or {}).get('teacher_g') or {}).get('network')
+    if isinstance(teacher, dict):
+        check_networks({'network_teacher_g': teacher, 'scale': opt.get('scale')}, 'sdakd.teacher_g.network')
+
+
+__all__ = ['OptionError', 'check_option_file', 'keys_read_by', 'LoggerBlock', 'ValBlock', 'DistParams',
+           'LoaderKeys', 'TopLevel']
