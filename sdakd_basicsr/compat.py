@@ -22,6 +22,9 @@ Each fix has a test in ``tests/test_compat.py`` that fails without it; docs/comp
 8. ``basicsr.utils.options.init_dist`` and ``BaseModel.model_to_device``: distributed training on CPU
    (backend from ``dist_params.backend``, gloo without CUDA, DDP without CUDA device ids) and Slurm from
    srun's variables (local rank from SLURM_LOCALID).
+9. ``basicsr.train.create_train_val_dataloader``: the training loader it returns is wrapped in
+   ``models.run_state.ResumableLoader``, which knows its position in the epoch, so that a resume continues the
+   interrupted epoch with the saved random state instead of replaying it with fresh numbers.
 """
 from __future__ import annotations
 
@@ -103,13 +106,17 @@ def load_resume_state(opt: dict) -> Optional[dict]:
     the newest *intact* state (``models.resume.newest_intact_state``); states are loaded onto the CPU (optimizers
     move their state to the parameters' device when loaded) and a damaged file is named, never a bare EOFError.
     """
-    from basicsr.utils import check_resume, get_root_logger
+    import logging
+
+    from basicsr.utils import check_resume
 
     from .models.resume import newest_intact_state, read_training_state
     if opt['auto_resume']:
         state_dir = opt['path'].get('training_states') or osp.join(
             opt.get('root_path', '.'), 'experiments', opt['name'], 'training_states')
-        found = newest_intact_state(state_dir, get_root_logger().warning) if osp.isdir(state_dir) else None
+        # not get_root_logger(): called before train_pipeline sets up the log file, it would stop that file
+        warn = logging.getLogger('basicsr').warning
+        found = newest_intact_state(state_dir, warn) if osp.isdir(state_dir) else None
         if found is None:
             return None
         opt['path']['resume_state'], resume_state = found
@@ -302,6 +309,21 @@ def _distributed_on_any_device() -> None:
     BaseModel.model_to_device = model_to_device
 
 
+# --------------------------------------------------------------------------------------------- 9
+def _resumable_train_loader() -> None:
+    import basicsr.train
+    original = basicsr.train.create_train_val_dataloader
+    if getattr(original, '_sdakd_patched', False):
+        return
+
+    def create_train_val_dataloader(opt, logger):
+        from .models.run_state import ResumableLoader
+        train_loader, *rest = original(opt, logger)
+        return (ResumableLoader(train_loader) if train_loader is not None else None, *rest)
+    create_train_val_dataloader._sdakd_patched = True
+    basicsr.train.create_train_val_dataloader = create_train_val_dataloader
+
+
 # ---------------------------------------------------------------------------------------------
 def apply() -> None:
     """Apply every fix once; safe to call again."""
@@ -315,4 +337,5 @@ def apply() -> None:
     _local_vgg_weights()
     _pure_pytorch_stylegan_ops()
     _distributed_on_any_device()
+    _resumable_train_loader()
     _APPLIED = True

@@ -18,8 +18,20 @@ def test_demo_data_has_meta_info_lr_pairs_and_disjoint_held_out_images(tmp_path)
     paths = prepare_demo_data(str(tmp_path / 'demo'))
     lines = open(paths['meta_info']).read().split('\n')
     names = [line.split(' ')[0] for line in lines if line]
-    assert len(names) > 50 and sorted(names) == sorted(os.listdir(paths['train_gt']))
-    assert not any(n.startswith(HELD_OUT_IMAGES) for n in names)  # never trained on
+    demo_names = [line.split(' ')[0] for line in open(paths['meta_info_demo']).read().split('\n') if line]
+    assert len(names) > 50 and sorted(demo_names) == sorted(os.listdir(paths['train_gt']))
+    assert not any(n.startswith(HELD_OUT_IMAGES) for n in demo_names)  # never trained on
+    # meta_info.txt: the original tiles (the study's data); the demo's list adds two recoloured copies of each
+    # colour tile: the same luminance, another hue
+    recoloured = sorted(set(demo_names) - set(names))
+    assert recoloured and all('_hue' in n for n in recoloured) and set(names) < set(demo_names)
+    import cv2
+
+    from basicsr.utils.color_util import rgb2ycbcr
+    original = recoloured[0].rsplit('_hue', 1)[0] + '.png'
+    a, b = (cv2.imread(osp.join(paths['train_gt'], n))[..., ::-1] for n in (original, recoloured[0]))
+    ya, yb = (rgb2ycbcr(x.astype(np.float32) / 255., y_only=True) * 255 for x in (a, b))
+    assert np.abs(ya - yb).mean() < 1.5 and np.abs(a.astype(float) - b).mean() > 5
     import cv2
     gt = cv2.imread(osp.join(paths['train_gt'], names[0]))
     lq = cv2.imread(osp.join(paths['train_lq'], names[0]))

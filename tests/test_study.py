@@ -15,7 +15,7 @@ from sdakd_basicsr.recipes import study as st
 
 
 def demo_stages():
-    return demo.load_stages(osp.join(REPO, 'options', 'demo'))
+    return demo.load_stages(osp.join(REPO, 'options', 'study'))
 
 
 def test_plan_shares_stage2_variants_and_gives_every_arm_the_same_budget():
@@ -66,9 +66,9 @@ def test_verdict_rules():
 
 
 def _tiny_demo_root(root):
-    """The demo's layout with tiny networks and data: options/demo, a teacher file, datasets/demo."""
+    """The study's layout with tiny networks and data: options/study, a teacher file, datasets/demo."""
     import torch
-    os.makedirs(osp.join(root, 'options', 'demo'))
+    os.makedirs(osp.join(root, 'options', 'study'))
     for s, opt in demo_stages().items():
         opt['network_g'] = dict(STUDENT_G)
         opt['sdakd']['teacher_g']['network'] = dict(TEACHER_G)
@@ -78,7 +78,7 @@ def _tiny_demo_root(root):
             if key in opt:
                 opt[key]['num_feat'] = feat
         opt['num_gpu'] = 0
-        with open(osp.join(root, 'options', 'demo', f'sdakd_demo_stage{s}.yml'), 'w') as f:
+        with open(osp.join(root, 'options', 'study', f'sdakd_demo_stage{s}.yml'), 'w') as f:
             yaml.safe_dump(opt, f)
     os.makedirs(osp.join(root, 'experiments', 'pretrained_models'))
     torch.manual_seed(0)
@@ -94,7 +94,8 @@ def _tiny_demo_root(root):
             cv2.imwrite(osp.join(data, part, 'lq', name), small)
     with open(osp.join(data, 'train', 'meta_info.txt'), 'w') as f:
         f.write(''.join(f'{n} (64,64,3)\n' for n in sorted(os.listdir(osp.join(data, 'train', 'gt')))))
-    open(osp.join(data, '.complete'), 'w').close()
+    from sdakd_basicsr.data.demo_images import DATA_VERSION
+    open(osp.join(data, f'.complete_v{DATA_VERSION}'), 'w').close()
 
 
 def test_study_command_end_to_end_on_tiny_networks_and_resume(tmp_path, monkeypatch, capsys):

@@ -49,6 +49,44 @@ def resume_command(experiments_root: str, optimizer_key: str, lr: float) -> str:
             f'--force_yml train:{optimizer_key}:lr={lower}')
 
 
+def state_extras(model) -> dict:
+    """What the training state adds to basicsr's: every RNG, the data position, the training-pair queue and the
+    options of the run (``run_state``)."""
+    from .run_state import comparable_options, current_loader, queue_state, rng_states
+    loader = current_loader()
+    return {'rng': rng_states(), 'data_position': loader.position() if loader is not None else None,
+            'queue': queue_state(model), 'options': comparable_options(model.opt)}
+
+
+def finish_resume(model, state: dict, logger) -> None:
+    """After basicsr restored optimizers and schedulers: the option file's learning rates, the GradScalers."""
+    apply_learning_rates(model.optimizers, model.schedulers, model.optimizer_lrs, logger.info)
+    model.precision.load_state(model.optimizers, state.get('grad_scalers'), logger.warning)
+
+
+def restore_state_extras(model, state: dict, logger) -> None:
+    """Put back what ``state_extras`` saved; compare the options (changes applied, listed or refused)."""
+    from .run_state import current_loader, option_changes, set_queue_state
+    log, warn = logger.info, logger.warning
+    if state.get('options') is not None:
+        applied, no_effect, refused = option_changes(state['options'], model.opt)
+        if refused:
+            raise ValueError('resume: these options differ from the run being resumed and would change what it '
+                             'trains; restore them or start a new experiment (another name):\n  '
+                             + '\n  '.join(refused))
+        for line in applied:
+            log(f'resume: applied option change {line}')
+        for line in no_effect:
+            log(f'resume: option change without effect on training: {line}')
+    set_queue_state(model, state.get('queue'))
+    loader = current_loader()
+    if state.get('rng') is None or state.get('data_position') is None:
+        warn('resume: this training state holds no random state or data position (written by another version); '
+             'the run continues, but not exactly as if it had never stopped')
+    elif loader is not None:
+        loader.resume_at(state['data_position'], state['rng'])
+
+
 STATE_KEYS = ('epoch', 'iter', 'optimizers', 'schedulers')  # what basicsr's resume_training reads
 
 

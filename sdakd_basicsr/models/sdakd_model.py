@@ -29,7 +29,7 @@ from .adversaries import Adversary, discriminator_logits, output_grad_rms
 from .checkpoints import EMA_FIRST, load_into, save_networks, save_training_state
 from .generator_objective import GeneratorObjective
 from .precision import Precision
-from .resume import apply_learning_rates, resume_command
+from .resume import finish_resume, restore_state_extras, resume_command, state_extras
 from .teacher_side import TeacherSide, build_frozen_teacher
 from .validation import validate
 
@@ -277,7 +277,7 @@ class SDAKDModel(RealESRGANModel):
         if current_iter != -1:
             save_training_state(osp.join(self.opt['path']['training_states'], f'{current_iter}.state'), epoch,
                                 current_iter, self.optimizers, self.schedulers,
-                                grad_scalers=self.precision.state(self.optimizers))
+                                grad_scalers=self.precision.state(self.optimizers), **state_extras(self))
 
     def save(self, epoch: int, current_iter: int) -> None:
         nets = {f'net_{k}': getattr(self, f'net_{k}', None) for k in ('g', 'd', 'd_teacher', 'adapters')}
@@ -294,7 +294,7 @@ class SDAKDModel(RealESRGANModel):
         self.save_training_state(epoch, current_iter)
 
     def resume_training(self, resume_state: dict) -> None:
+        restore_state_extras(self, resume_state, get_root_logger())  # first: refuses changed options
         super().resume_training(resume_state)
-        apply_learning_rates(self.optimizers, self.schedulers, self.optimizer_lrs, get_root_logger().info)
+        finish_resume(self, resume_state, get_root_logger())  # the option file's learning rates, GradScalers
         self._pending_channel_init = False  # the resumed weights already went through it
-        self.precision.load_state(self.optimizers, resume_state.get('grad_scalers'), get_root_logger().warning)

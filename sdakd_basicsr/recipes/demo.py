@@ -39,6 +39,32 @@ def prepare_data() -> None:
     prepare_demo_data(DATA_DIR)
 
 
+def ensure_teacher_cache(options_dir: str = OPTIONS_DIR) -> None:
+    """The teacher's outputs and tapped features on every demo training image, once (stage 3's file names the
+    cache, the teacher and the taps; every stage reads the same cache). Rebuilt when missing or stale."""
+    from ..data.teacher_cache import build_from_options, check_cache_matches, load_teacher_cache, lq_images_of
+    from ..distill.options import parse_sdakd_options
+    opt = load_stages(options_dir)[3]
+    train_set = opt['datasets']['train']
+    path = train_set['teacher_cache']
+    sd = parse_sdakd_options(dict(opt, is_train=True))
+    try:
+        check_cache_matches(path, sd.teacher_g, sd.taps)
+        if set(lq_images_of(train_set)) <= set(load_teacher_cache(path)):
+            say(f'teacher cache: {path} (up to date)')
+            return
+    except (OSError, ValueError) as err:
+        say(f'teacher cache: building ({err.__class__.__name__}: {str(err)[:120]})')
+    start = time.time()
+    build_from_options(dict(opt, is_train=True), 'cuda' if _cuda() else 'cpu', log=say)
+    say(f'teacher cache: built in {time.time() - start:.0f} s')
+
+
+def _cuda() -> bool:
+    import torch
+    return torch.cuda.is_available()
+
+
 def run_option_file(opt: str, iters: int, extra: List[str], exp_dir: str) -> float:
     """Train one option file for ``iters`` iterations in a fresh process; return seconds per iteration."""
     cmd = [sys.executable, '-u', '-m', 'sdakd_basicsr.train', '-opt', opt, '--force_yml',

@@ -30,6 +30,8 @@ STUDY_GT_SIZE = 64
 STUDY_BATCH = 4
 ADV_WEIGHT = 0.1
 CACHE_FILE = osp.join(demo.DATA_DIR, 'train', 'teacher_cache_study.pt')
+# the study's base files: the demo's stage files as they were when the study was run (options/demo moved on)
+OPTIONS_DIR = osp.join('options', 'study')
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,9 @@ import sdakd_basicsr  # noqa: F401  (compat fixes + registration)
 from sdakd_basicsr.archs.generator_call import REALESRGAN_X4PLUS
 from sdakd_basicsr.metrics import cost, images, quality, reporting
 from sdakd_basicsr.models.checkpoints import EMA_FIRST, load_generator
-from sdakd_basicsr.recipes.demo import (OPTIONS_DIR, STAGES, TEACHER_FILE, check_targets, convert_teacher, experiment,
-                                        heldout_pairs, prepare_data, run_option_file, say, student_spec)
+from sdakd_basicsr.recipes.demo import (OPTIONS_DIR, STAGES, TEACHER_FILE, check_targets, convert_teacher,
+                                        ensure_teacher_cache, experiment, heldout_pairs, prepare_data, run_option_file,
+                                        say, student_spec)
 
 
 def run_stage(stage: int, iters: int, extra: List[str]) -> float:
@@ -156,8 +157,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     if not args.report_only:
         say('1/3 converting the teacher')
         convert_teacher()
-        say('2/3 preparing the demo data (scikit-image bundled images)')
+        say('2/3 preparing the demo data (scikit-image bundled images) and the teacher cache')
         prepare_data()
+        ensure_teacher_cache()
         say('3/3 training: ' + ', '.join(f'stage {s} ({n} it)' for (s, _), n in zip(STAGES, iters)))
         sec_per_iter = {0: 2.1, 1: 1.2, 2: 1.35, 3: 3.4}  # measured on 2 CPU cores; refined as stages finish
         for (stage, title), n in zip(STAGES, iters):

@@ -305,9 +305,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     iters = dict(enumerate(int(v) for v in args.iters.split(',')))
     if len(iters) != 4:
         parser.error('--iters takes four numbers: stages 0,1,2,3')
-    if not osp.isdir(demo.OPTIONS_DIR):
-        parser.error(f'run from the repository root ({demo.OPTIONS_DIR}/ not found in {os.getcwd()})')
-    runs = st.plan(demo.load_stages(), arms, seeds, iters)
+    if not osp.isdir(st.OPTIONS_DIR):
+        parser.error(f'run from the repository root ({st.OPTIONS_DIR}/ not found in {os.getcwd()})')
+    runs = st.plan(demo.load_stages(st.OPTIONS_DIR), arms, seeds, iters)
     if args.dry_run:
         for r in runs:
             print(f'{r.name}: stage {r.stage}, {r.iters} iterations, after {", ".join(r.after) or "-"}')
