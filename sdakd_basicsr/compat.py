@@ -25,6 +25,8 @@ Each fix has a test in ``tests/test_compat.py`` that fails without it; docs/comp
 9. ``basicsr.train.create_train_val_dataloader``: the training loader it returns is wrapped in
    ``models.run_state.ResumableLoader``, which knows its position in the epoch, so that a resume continues the
    interrupted epoch with the saved random state instead of replaying it with fresh numbers.
+10. ``basicsr.data.build_dataset`` (and its name in ``basicsr.train``): every dataset is wrapped in
+   ``data.guarded_dataset.GuardedDataset``, so that an unreadable image names its file (stop or skip).
 """
 from __future__ import annotations
 
@@ -324,6 +326,22 @@ def _resumable_train_loader() -> None:
     basicsr.train.create_train_val_dataloader = create_train_val_dataloader
 
 
+# --------------------------------------------------------------------------------------------- 10
+def _guarded_datasets() -> None:
+    import basicsr.data
+    import basicsr.train
+    original = basicsr.data.build_dataset
+    if getattr(original, '_sdakd_patched', False):
+        return
+
+    def build_dataset(dataset_opt):
+        from .data.guarded_dataset import GuardedDataset
+        return GuardedDataset(original(dataset_opt), dataset_opt)
+    build_dataset._sdakd_patched = True
+    basicsr.data.build_dataset = build_dataset
+    basicsr.train.build_dataset = build_dataset
+
+
 # ---------------------------------------------------------------------------------------------
 def apply() -> None:
     """Apply every fix once; safe to call again."""
@@ -338,4 +356,5 @@ def apply() -> None:
     _pure_pytorch_stylegan_ops()
     _distributed_on_any_device()
     _resumable_train_loader()
+    _guarded_datasets()
     _APPLIED = True

@@ -173,3 +173,21 @@ def test_scale_and_unknown_network_arguments(workdir):
     assert "logger.print_freqq: unknown key (did you mean 'print_freq'?)" in preflight_error(
         opts(1, **{'logger.print_freqq': 1}))
     assert 'train.ema_decay must be below 1' in preflight_error(opts(1, **{'train.ema_decay': 1.0}))
+
+
+def test_an_unreadable_image_during_training_names_its_file_or_is_skipped(workdir, monkeypatch):
+    """Past the start-up sample (64 headers), a corrupt file is met in the loader: named (stop) or skipped."""
+    from basicsr.data import build_dataset
+    spec = dict(tiny_options(1)['datasets']['train'], phase='train', scale=4)
+    open('datasets/gt/img02.png', 'wb').write(b'\x89PNG\r\n\x1a\n truncated')
+    ds = build_dataset(spec)
+    index = [i for i in range(len(ds)) if ds.paths[i].endswith('img02.png')][0]
+    with pytest.raises(OSError, match=r"datasets.train .*cannot read datasets/gt/img02.png .*on_bad_image: skip"):
+        ds[index]
+    import logging
+    warned = []
+    monkeypatch.setattr(logging.getLogger('basicsr'), 'warning', warned.append)
+    skipping = build_dataset(dict(spec, on_bad_image='skip'))
+    item = skipping[index]  # the next readable sample instead
+    assert item['gt'].shape[0] == 3 and skipping.skipped == {index}
+    assert len(warned) == 1 and 'skipping unreadable datasets/gt/img02.png' in warned[0]

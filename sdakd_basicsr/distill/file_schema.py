@@ -95,6 +95,8 @@ class LoaderKeys:
     gt_size: Optional[int] = option(None, minimum=1, help='training GT crop size (pixels)')
     use_hflip: bool = option(False, help='random horizontal flips (and vertical with use_rot)')
     use_rot: bool = option(False, help='random 90-degree rotations and vertical flips')
+    on_bad_image: str = option('stop', choices=('stop', 'skip'), help='an image that cannot be read during '
+                               'training: stop naming the file, or skip it with a warning')
 
 
 KERNELS = ('iso', 'aniso', 'generalized_iso', 'generalized_aniso', 'plateau_iso', 'plateau_aniso')
@@ -625,8 +627,16 @@ def check_option_file(opt: dict) -> None:
             if not isinstance(opt[key], dict):
                 raise OptionError(f'{key} must be a mapping, got {opt[key]!r}')
             parse_block(cls, opt[key], key)
-    if 'logger' not in opt and opt.get('is_train', True):
-        raise OptionError('logger is required: {print_freq, save_checkpoint_freq, use_tb_logger}')
+    if opt.get('is_train', True):
+        for key, example in (('logger', '{print_freq: 100, save_checkpoint_freq: 5000, use_tb_logger: false}'),
+                             ('train', '{total_iter: ..., optim_g: ..., scheduler: ..., <losses>}'),
+                             ('path', '{pretrain_network_g: ~, resume_state: ~}')):
+            if not isinstance(opt.get(key), dict):
+                raise OptionError(f'{key} is required for training: a mapping such as {example}')
+        if opt['train'].get('total_iter') is None:
+            raise OptionError('train.total_iter is required: the iterations of the stage')
+        if not isinstance((opt.get('datasets') or {}).get('train'), dict):
+            raise OptionError('datasets.train is required for training (the training set)')
     check_degradations(opt)
     check_networks(opt)
     check_path_block(opt)
