@@ -89,6 +89,38 @@ def heldout_pairs() -> list:
     return read_pairs(osp.join(DATA_DIR, 'heldout', 'gt'), osp.join(DATA_DIR, 'heldout', 'lq'))
 
 
+def other_photo_pairs(folder: str = '', max_side: int = 512) -> list:
+    """Photos unlike the demo's data, for checking its targets beyond its held-out images: every image of
+    ``folder`` (or, without one, the portrait bundled with matplotlib, when installed), cut to a multiple of 4,
+    longest side at most ``max_side``, with its bicubic x4 LR."""
+    import glob
+
+    import cv2
+
+    from ..metrics.images import bicubic_lr, read_rgb
+    if folder:
+        files = sorted(f for f in glob.glob(osp.join(folder, '*')) if f.lower().endswith(('.png', '.jpg', '.jpeg')))
+    else:
+        try:
+            import matplotlib
+            files = [osp.join(matplotlib.get_data_path(), 'sample_data', 'grace_hopper.jpg')]
+        except ImportError:
+            files = []
+    pairs = []
+    for path in files:
+        if not osp.isfile(path):
+            continue
+        img = read_rgb(path)
+        h, w = img.shape[:2]
+        if max(h, w) > max_side:
+            f = max_side / max(h, w)
+            img = cv2.resize(img, (int(w * f), int(h * f)), interpolation=cv2.INTER_AREA)
+        h, w = (d - d % 4 for d in img.shape[:2])
+        img = img[:h, :w]
+        pairs.append((osp.basename(path), bicubic_lr(img, 4), img))
+    return pairs
+
+
 def load_stages(options_dir: str = OPTIONS_DIR) -> Dict[int, dict]:
     """The demo's stage files 0-3 as option dicts."""
     import yaml
