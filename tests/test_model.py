@@ -298,7 +298,11 @@ def test_fp16_grad_scaler_state_is_saved_and_resumed(workdir):
     run_iters(plain, stage_opts(3), 1)
     plain.save_training_state(0, 1)
     fresh = build_model_from(opt)
-    fresh.resume_training(torch.load(os.path.join(plain.opt['path']['training_states'], '1.state')))  # warns
+    old = torch.load(os.path.join(plain.opt['path']['training_states'], '1.state'))
+    with pytest.raises(ValueError, match=r"sdakd.amp: '<absent>' -> 'fp16'"):  # amp changed at resume: refused
+        fresh.resume_training(old)
+    del old['options']  # a state written before options were saved: resumed, without scaler state (warns)
+    fresh.resume_training(old)
     assert [fresh.precision.scalers[id(o)].get_scale() for o in fresh.optimizers] == [65536.0] * 3
 
 

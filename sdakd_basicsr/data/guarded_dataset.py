@@ -49,7 +49,9 @@ class GuardedDataset(Dataset):
             i = (index + attempt) % len(self.dataset)
             try:
                 return self.dataset[i]
-            except Exception as err:  # noqa: BLE001 (any reader failure: named, then stopped or skipped)
+            except (ValueError, KeyError):
+                raise  # the dataset's own checks name what they found
+            except Exception as err:  # noqa: BLE001 (a reader failure: cv2's None, OSError, EOFError, ...)
                 files = sample_files(self.dataset, i) or [f'sample {i}']
                 cause = f'{type(err).__name__}: {err}'
                 if self.policy == 'stop':

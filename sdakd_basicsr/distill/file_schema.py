@@ -627,6 +627,9 @@ def check_option_file(opt: dict) -> None:
             if not isinstance(opt[key], dict):
                 raise OptionError(f'{key} must be a mapping, got {opt[key]!r}')
             parse_block(cls, opt[key], key)
+    if isinstance(opt.get('train'), dict):  # a misspelt key is named before a required one is missed
+        from .schema import TrainBlock
+        check_unknown_keys('train', opt['train'], TrainBlock.__dataclass_fields__)
     if opt.get('is_train', True):
         for key, example in (('logger', '{print_freq: 100, save_checkpoint_freq: 5000, use_tb_logger: false}'),
                              ('train', '{total_iter: ..., optim_g: ..., scheduler: ..., <losses>}'),
@@ -635,12 +638,12 @@ def check_option_file(opt: dict) -> None:
                 raise OptionError(f'{key} is required for training: a mapping such as {example}')
         if opt['train'].get('total_iter') is None:
             raise OptionError('train.total_iter is required: the iterations of the stage')
-        if not isinstance((opt.get('datasets') or {}).get('train'), dict):
-            raise OptionError('datasets.train is required for training (the training set)')
     check_degradations(opt)
     check_networks(opt)
     check_path_block(opt)
     check_datasets(opt)
+    if opt.get('is_train', True) and not isinstance(opt['datasets'].get('train'), dict):
+        raise OptionError('datasets.train is required for training (the training set)')
     check_training_blocks(opt)
     check_metrics(opt)
     teacher = ((opt.get('sdakd') or {}).get('teacher_g') or {}).get('network')
