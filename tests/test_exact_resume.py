@@ -70,3 +70,30 @@ def test_option_changes_at_resume_are_applied_listed_or_refused(workdir):
     assert 'applied option change train.optim_g.lr: 0.0001 -> 5e-05' in text
     assert 'applied option change train.total_iter: 3 -> 5' in text
     assert 'without effect on training: logger.print_freq: 1 -> 2' in text
+
+
+def test_kill_9_at_any_moment_then_auto_resume_equals_the_uninterrupted_run(workdir):
+    """A real SIGKILL of a training process, as soon as its first training state is on disk (wherever the run
+    then is: mid-iteration, mid-save, ...), and --auto_resume: the same weights as a run that never stopped."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from helpers import REPO, write_options
+    run_train(stage3('straight'))
+    path = write_options(stage3('killed'), 'options/_killed.yml')
+    env = dict(os.environ, PYTHONPATH=REPO, OMP_NUM_THREADS=str(torch.get_num_threads()))  # same numerics
+    proc = subprocess.Popen([sys.executable, '-m', 'sdakd_basicsr.train', '-opt', path], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 300
+    while not os.path.exists('experiments/killed/training_states/3.state') and time.time() < deadline:
+        assert proc.poll() is None, 'the run ended before its first save'
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not os.path.exists('experiments/killed/models/net_g_latest.pth')  # it really was stopped
+    run_train(stage3('killed'), '--auto_resume')
+    straight, resumed = weights('straight'), weights('killed')
+    differ = [k for k in straight if not torch.equal(straight[k], resumed[k])]
+    assert straight.keys() == resumed.keys() and not differ, differ[:3]
