@@ -106,6 +106,8 @@ def test_study_command_end_to_end_on_tiny_networks_and_resume(tmp_path, monkeypa
     assert study.main(args) == 0
     text = open('study/study.md').read()
     assert '(b) baseline sdakd vs kd_only' in text and 'Protocol' in text and 'Wall time' in text
+    # LPIPS: a column when its weights are on disk, otherwise a note naming the missing file
+    assert '| LPIPS vs teacher |' in text or 'LPIPS not computed: ' in text and 'alexnet-owt-7be5be79.pth' in text
     rows = list(csv.DictReader(open('study/study.csv')))
     assert sorted((r['arm'], r['seed']) for r in rows) == [('kd_only', '0'), ('kd_only', '1'), ('sdakd', '0'),
                                                            ('sdakd', '1')]

@@ -23,6 +23,7 @@ from typing import Dict, List, Optional
 import yaml
 
 import sdakd_basicsr  # noqa: F401  (compat fixes + registration)
+from sdakd_basicsr.metrics import perceptual as pm
 from sdakd_basicsr.metrics import quality, reporting
 from sdakd_basicsr.models.checkpoints import load_generator
 from sdakd_basicsr.recipes import demo
@@ -127,6 +128,11 @@ def report(runs: List[st.Run], arms: List[str], seeds: List[int], out: str, wall
                ('psnr_teacher_y', 'PSNR-Y vs teacher', True), ('psnr_teacher_cbcr', 'chroma PSNR vs teacher', True),
                ('hf_ratio', 'HF energy / teacher', None),
                ('niqe', 'NIQE', False)]
+    notes: List[str] = []  # LPIPS when its weights are on disk (never downloaded: a note says what is missing)
+    lpips = pm.build_metric(pm.LPIPSMetric, None, notes.append)
+    if lpips is not None:
+        pm.add_lpips(results, outputs, pairs, lpips, 'teacher')
+        metrics += [('lpips_teacher', 'LPIPS vs teacher', False), ('lpips', 'LPIPS vs GT', False)]
     per_arm = {arm: {m: [results[f'{arm}|{s}'][m] for s in seeds] for m, _, _ in metrics} for arm in arms}
     rows, csv_rows = [], []
     for label in ('bicubic', 'teacher', 'stage 1 (shared start)'):
@@ -135,7 +141,7 @@ def report(runs: List[st.Run], arms: List[str], seeds: List[int], out: str, wall
         cells = []
         for m, _, _ in metrics:
             mean, std = st.mean_std(per_arm[arm][m])
-            digits = 4 if m in ('ssim', 'hf_ratio') else 2
+            digits = 4 if m in ('ssim', 'hf_ratio', 'lpips', 'lpips_teacher') else 2
             cells.append(f'{mean:.{digits}f} ± {std:.{digits}f}')
         rows.append([arm] + cells)
         for s in seeds:
@@ -198,6 +204,7 @@ and seed. Arms:
 ## Held-out quality (mean ± std over seeds {', '.join(map(str, seeds))})
 
 {table}
+{chr(10).join(notes)}
 
 ## Discriminator dynamics in stage 3 (mean ± std over seeds)
 
