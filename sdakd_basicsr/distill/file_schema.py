@@ -100,6 +100,7 @@ class LoaderKeys:
 
 
 KERNELS = ('iso', 'aniso', 'generalized_iso', 'generalized_aniso', 'plateau_iso', 'plateau_aniso')
+KERNEL_PROBS = (0.45, 0.25, 0.12, 0.03, 0.12, 0.03)  # Real-ESRGAN's; the two degradation rounds share the keys
 
 
 @dataclass
@@ -123,14 +124,14 @@ class SynthesisKeys:
     crop_pad_size: int = option(400, minimum=1, help='GT crop (padded if smaller) before the synthesis')
     blur_kernel_size: int = option(21, minimum=3, help='first-degradation kernel size (odd)')
     kernel_list: List[str] = option(list(KERNELS), help='kernel types')
-    kernel_prob: List[float] = option([0.45, 0.25, 0.12, 0.03, 0.12, 0.03], help='their probabilities')
+    kernel_prob: List[float] = option(list(KERNEL_PROBS), help='their probabilities')
     sinc_prob: float = option(0.1, minimum=0, help='sinc-kernel probability')
     blur_sigma: List[float] = option([0.2, 3], help='[low, high]')
     betag_range: List[float] = option([0.5, 4], help='[low, high]')
     betap_range: List[float] = option([1, 2], help='[low, high]')
     blur_kernel_size2: int = option(21, minimum=3, help='second-degradation kernel size (odd)')
     kernel_list2: List[str] = option(list(KERNELS), help='kernel types')
-    kernel_prob2: List[float] = option([0.45, 0.25, 0.12, 0.03, 0.12, 0.03], help='their probabilities')
+    kernel_prob2: List[float] = option(list(KERNEL_PROBS), help='their probabilities')
     sinc_prob2: float = option(0.1, minimum=0, help='sinc-kernel probability')
     blur_sigma2: List[float] = option([0.2, 1.5], help='[low, high]')
     betag_range2: List[float] = option([0.5, 4], help='[low, high]')
