@@ -16,7 +16,7 @@ and ``<path>.json`` (the meta alone, so a run can check a cache without loading 
 import json
 import os
 from os import path as osp
-from typing import Callable, Dict, Optional, Sequence
+from typing import Callable, Dict, List, Optional, Sequence
 
 import torch
 from torch import Tensor, nn
@@ -101,10 +101,9 @@ def scale_of(feature: Tensor, lq: Tensor) -> float:
     return feature.shape[-1] / lq.shape[-1]
 
 
-def lq_images_of(dataset_opt: dict) -> Dict[str, Tensor]:
-    """Every LR image of a paired dataset option block (folder or meta_info), by basename, as 1x3xhxw RGB."""
-    import cv2
-
+def lq_paths_of(dataset_opt: dict) -> List[str]:
+    """The LR files of a paired dataset option block (folder or meta_info), as basicsr's dataset lists them;
+    the cache keys them by basename."""
     from basicsr.data.data_util import paired_paths_from_folder, paired_paths_from_meta_info_file
     folders, keys, tmpl = [dataset_opt['dataroot_lq'], dataset_opt['dataroot_gt']], ['lq', 'gt'], \
         dataset_opt.get('filename_tmpl', '{}')
@@ -112,13 +111,19 @@ def lq_images_of(dataset_opt: dict) -> Dict[str, Tensor]:
         paths = paired_paths_from_meta_info_file(folders, keys, dataset_opt['meta_info_file'], tmpl)
     else:
         paths = paired_paths_from_folder(folders, keys, tmpl)
+    return [p['lq_path'] for p in paths]
+
+
+def lq_images_of(dataset_opt: dict) -> Dict[str, Tensor]:
+    """Every LR image of a paired dataset option block, by basename, as 1x3xhxw RGB."""
+    import cv2
     images = {}
-    for p in paths:
-        bgr = cv2.imread(p['lq_path'], cv2.IMREAD_COLOR)
+    for path in lq_paths_of(dataset_opt):
+        bgr = cv2.imread(path, cv2.IMREAD_COLOR)
         if bgr is None:
-            raise OSError(f'teacher cache: cannot read the LR image {p["lq_path"]}')
+            raise OSError(f'teacher cache: cannot read the LR image {path}')
         rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
-        images[osp.basename(p['lq_path'])] = torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 255.
+        images[osp.basename(path)] = torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 255.
     return images
 
 

@@ -12,31 +12,25 @@ classes are checked as well as BasicSR's own:
 
 Every message names the key path and, where one is close, the key that was probably meant.
 """
-import difflib
 import inspect
 import re
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Dict, Iterable, List, Optional, Set
 
-from .schema import check_value, option, parse_block
+from .schema import check_value, did_you_mean, option, parse_block
 
 
 class OptionError(ValueError):
     """An option file that would fail (or silently misbehave) later: the message names the key and the fix."""
 
 
-def _suggest(key: str, known: Iterable[str]) -> str:
-    close = difflib.get_close_matches(key, list(known), n=1, cutoff=0.75)
-    return f' (did you mean {close[0]!r}?)' if close else ''
-
-
 def check_unknown_keys(where: str, keys: Iterable[str], known: Iterable[str]) -> None:
     known = sorted(set(known))
     for key in keys:
         if key not in known:
-            raise OptionError(f'{where}.{key}: unknown key{_suggest(key, known)}; valid keys: {known}'
-                              if where else f'{key}: unknown top-level key{_suggest(key, known)}')
+            raise OptionError(f'{where}.{key}: unknown key{did_you_mean(key, known)}; valid keys: {known}'
+                              if where else f'{key}: unknown top-level key{did_you_mean(key, known)}')
 
 
 # ------------------------------------------------------------------------------------------ plain blocks
@@ -157,7 +151,7 @@ def _check_synthesis(values: SynthesisKeys, where: str) -> None:
         kinds, probs = getattr(values, f'kernel_list{suffix}'), getattr(values, f'kernel_prob{suffix}')
         for kind in kinds:
             if kind not in KERNELS:
-                raise OptionError(f'{where}.kernel_list{suffix}: unknown kernel {kind!r}{_suggest(kind, KERNELS)}; '
+                raise OptionError(f'{where}.kernel_list{suffix}: unknown kernel {kind!r}{did_you_mean(kind, KERNELS)}; '
                                   f'choose from {list(KERNELS)}')
         if len(probs) != len(kinds) or min(probs) < 0 or abs(sum(probs) - 1) > 1e-3:
             raise OptionError(f'{where}.kernel_prob{suffix} must be {len(kinds)} probabilities (one per '
@@ -209,7 +203,7 @@ def _registered(registry, kind: str, name: Any, where: str, keys: Iterable[str] 
     for candidate in (name, f'{name}_basicsr'):  # basicsr's lookup tries both (and prints when it needs the 2nd)
         if candidate in registry._obj_map:
             return registry._obj_map[candidate]
-    raise OptionError(f'{where}.type: no {kind} named {name!r} is registered{_suggest(name, registry._obj_map)}')
+    raise OptionError(f'{where}.type: no {kind} named {name!r} is registered{did_you_mean(name, registry._obj_map)}')
 
 
 def _check_signature(obj, kwargs: Dict[str, Any], where: str, skip: Iterable[str] = (),
@@ -226,7 +220,7 @@ def _check_signature(obj, kwargs: Dict[str, Any], where: str, skip: Iterable[str
     for key in kwargs:
         if key not in names and key not in skip:
             raise OptionError(f'{where}.{key}: {getattr(obj, "__name__", obj)} takes no such argument'
-                              f'{_suggest(key, names)}; it takes {sorted(names)}')
+                              f'{did_you_mean(key, names)}; it takes {sorted(names)}')
     for key, value in kwargs.items():  # a value of another kind than the default's (bool, number, string)
         default = params[key].default if key in params else None
         _same_kind(value, default, f'{where}.{key}')
@@ -359,7 +353,7 @@ def _check_layer_weights(spec: dict, where: str) -> None:
     for layer, weight in layers.items():
         if names and layer not in names:
             raise OptionError(f'{where}.layer_weights.{layer}: no such layer in {spec.get("vgg_type", "vgg19")}'
-                              f'{_suggest(str(layer), names)}')
+                              f'{did_you_mean(str(layer), names)}')
         _number(weight, f'{where}.layer_weights.{layer}', 0)
 
 
@@ -377,7 +371,7 @@ def _check_optimizer(spec: Any, where: str) -> None:
     cls = getattr(torch.optim, name, None) if isinstance(name, str) else None
     if not (isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer)):
         raise OptionError(f'{where}.type: {name!r} is not a torch.optim optimizer'
-                          f'{_suggest(str(name), dir(torch.optim))}')
+                          f'{did_you_mean(str(name), dir(torch.optim))}')
     _check_signature(cls, {k: v for k, v in spec.items() if k != 'type'}, where, skip=('params',))
     if 'lr' not in spec:
         raise OptionError(f'{where}.lr is required')
@@ -407,7 +401,7 @@ def _check_scheduler(spec: Any, where: str) -> None:
     name = _required_type(spec, where)
     known = ('MultiStepLR', 'MultiStepRestartLR', 'CosineAnnealingRestartLR')
     if name not in known:
-        raise OptionError(f'{where}.type: BasicSR builds {list(known)}, got {name!r}{_suggest(str(name), known)}')
+        raise OptionError(f'{where}.type: BasicSR builds {list(known)}, got {name!r}{did_you_mean(str(name), known)}')
     cls = getattr(basicsr_schedulers, 'MultiStepRestartLR' if name == 'MultiStepLR' else name, None) or getattr(
         torch.optim.lr_scheduler, name)
     _check_signature(cls, {k: v for k, v in spec.items() if k != 'type'}, where, skip=('optimizer',))
@@ -427,6 +421,7 @@ def check_path_block(opt: dict) -> None:
     if not isinstance(path, dict):
         raise OptionError(f'path must be a mapping, got {path!r}')
     labels = {k[len('network_'):] for k in opt if k.startswith('network_')}
+    roles = {r[len('network_'):] for r in NETWORK_ROLES}
     for key, value in path.items():
         match = re.fullmatch(r'(pretrain_network|param_key|strict_load)_(\w+)', key)
         if key in PATH_FIXED:
@@ -435,9 +430,9 @@ def check_path_block(opt: dict) -> None:
             known = PATH_FIXED | {f'{p}_{n}' for p in ('pretrain_network', 'param_key', 'strict_load') for n in labels}
             check_unknown_keys('path', [key], known)
         kind, label = match.groups()
-        roles = {r[len('network_'):] for r in NETWORK_ROLES}
         if label not in labels and (value is not None or label not in roles):  # `pretrain_network_d: ~` is fine
-            raise OptionError(f'path.{key}: there is no network_{label} block in this file{_suggest(label, labels)}')
+            raise OptionError(f'path.{key}: there is no network_{label} block in this file'
+                              f'{did_you_mean(label, labels)}')
         if kind == 'strict_load':
             check_value(value, bool, f'path.{key}')
         elif kind == 'pretrain_network' and value is not None:
@@ -474,9 +469,9 @@ def check_datasets(opt: dict) -> None:
                 check_unknown_keys(where, own, read)
         parse_block(LoaderKeys, {k: v for k, v in spec.items() if k in LOADER_KEYS}, where)  # after the typo check
         _check_io_backend(spec.get('io_backend'), f'{where}.io_backend')
-        check_data_files(spec, where, phase == 'train')
-        if phase == 'train' and isinstance(opt.get('scale'), int):
-            check_data_sizes(spec, where, opt['scale'], opt.get('gt_size'))
+        names = check_data_files(spec, where, phase == 'train')
+        if phase == 'train' and names is not None and isinstance(opt.get('scale'), int):
+            check_data_sizes(spec, names, where, opt['scale'], opt.get('gt_size'))
         if phase == 'train' and opt.get('is_train', True):
             for key in ('batch_size_per_gpu', 'num_worker_per_gpu'):
                 if key not in spec:
@@ -502,12 +497,15 @@ def _check_io_backend(io: Any, where: str) -> None:
     check_unknown_keys(where, [k for k in io if k != 'type'], IO_BACKENDS[kind] | {'type'})
 
 
-def check_data_files(spec: dict, where: str, training: bool) -> None:
-    """Folders and meta-info files exist, and every meta-info entry names an existing image (disk backend)."""
+def check_data_files(spec: dict, where: str, training: bool) -> Optional[List[str]]:
+    """Folders and meta-info files exist, and every meta-info entry names an existing image (disk backend).
+    Returns the GT file names the set lists (its meta-info, else the image files of ``dataroot_gt``), or None
+    when they cannot be listed (another backend, or no single GT folder)."""
     import os
     from os import path as osp
     if ((spec.get('io_backend') or {}).get('type') or 'disk') != 'disk':
-        return
+        return None
+    names: Optional[List[str]] = None
     for key in ('dataroot_gt', 'dataroot_lq'):
         folder = spec.get(key)
         if isinstance(folder, str) and not osp.isdir(folder):
@@ -519,18 +517,24 @@ def check_data_files(spec: dict, where: str, training: bool) -> None:
         if not osp.isfile(meta):
             raise OptionError(f'{where}.{key}: no such file: {meta}')
         with open(meta, encoding='utf-8') as f:
-            names = [line.strip().split(' ')[0] for line in f if line.strip()]
-        if not names:
+            entries = [line.strip().split(' ')[0] for line in f if line.strip()]
+        if not entries:
             raise OptionError(f'{where}.{key}: {meta} lists no images')
         root = spec.get('dataroot_gt') or ''
-        missing = [(i + 1, n) for i, n in enumerate(names) if not osp.isfile(osp.join(root, n))]
+        missing = [(i + 1, n) for i, n in enumerate(entries) if not osp.isfile(osp.join(root, n))]
         if missing:
             line, name = missing[0]
             raise OptionError(f'{where}.{key}: {meta} line {line} names {osp.join(root, name)}, which does not '
-                              f'exist ({len(missing)} of {len(names)} entries missing)')
-    if training and isinstance(spec.get('dataroot_gt'), str) and not spec.get('meta_info') and not spec.get(
-            'meta_info_file') and not any(f for f in os.listdir(spec['dataroot_gt']) if not f.startswith('.')):
-        raise OptionError(f'{where}.dataroot_gt: {spec["dataroot_gt"]} is empty')
+                              f'exist ({len(missing)} of {len(entries)} entries missing)')
+        names = entries if names is None else names  # meta_info before meta_info_file
+    if not isinstance(spec.get('dataroot_gt'), str):
+        return None
+    if names is None:
+        files = [f for f in os.listdir(spec['dataroot_gt']) if not f.startswith('.')]
+        if training and not files:
+            raise OptionError(f'{where}.dataroot_gt: {spec["dataroot_gt"]} is empty')
+        names = sorted(f for f in files if f.lower().endswith(IMAGE_SUFFIXES))
+    return names
 
 
 IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp', '.ppm')
@@ -547,21 +551,11 @@ def _image_size(path: str) -> Optional[tuple]:
         return None
 
 
-def check_data_sizes(spec: dict, where: str, scale: int, gt_size: Optional[int]) -> None:
-    """Training set (disk): enough images for one batch; a sample of them readable, large enough for the crop,
-    and (paired data) LR x scale = GT."""
-    import os
+def check_data_sizes(spec: dict, names: List[str], where: str, scale: int, gt_size: Optional[int]) -> None:
+    """Training set ``names`` (from ``check_data_files``): enough images for one batch; a sample of them
+    readable, large enough for the crop, and (paired data) LR x scale = GT."""
     from os import path as osp
-    if ((spec.get('io_backend') or {}).get('type') or 'disk') != 'disk' or not isinstance(spec.get('dataroot_gt'),
-                                                                                          str):
-        return
     root = spec['dataroot_gt']
-    meta = spec.get('meta_info') or spec.get('meta_info_file')
-    if meta:
-        with open(meta, encoding='utf-8') as f:
-            names = [line.strip().split(' ')[0] for line in f if line.strip()]
-    else:
-        names = sorted(f for f in os.listdir(root) if f.lower().endswith(IMAGE_SUFFIXES))
     batch = spec.get('batch_size_per_gpu') or 1
     per_epoch = len(names) * (spec.get('dataset_enlarge_ratio') or 1)
     if per_epoch < batch:

@@ -98,14 +98,13 @@ def check_device(opt: dict, where: str) -> None:
 
 
 def _check_model_type(model_type) -> None:
-    import difflib
-
     from basicsr.utils.registry import MODEL_REGISTRY
+
+    from .schema import did_you_mean
     names = MODEL_REGISTRY._obj_map
     if not isinstance(model_type, str) or not any(n in names for n in (model_type, f'{model_type}_basicsr')):
-        close = difflib.get_close_matches(str(model_type), list(names), n=1)
-        raise KeyError(f'model_type: {model_type!r} is not a registered model' + (
-            f' (did you mean {close[0]!r}?)' if close else '') + '; SDAKD runs use model_type: SDAKDModel')
+        raise KeyError(f'model_type: {model_type!r} is not a registered model{did_you_mean(model_type, names, 0.6)}'
+                       '; SDAKD runs use model_type: SDAKDModel')
 
 
 def check_options(opt: dict, where: str, root_path: str) -> None:

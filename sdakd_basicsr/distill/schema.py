@@ -7,7 +7,7 @@ From these dataclasses come the unknown-key check, the type/choice checks, the d
 import dataclasses
 import typing
 from dataclasses import MISSING, dataclass, field
-from typing import Any, List, Optional, Sequence, Type, TypeVar
+from typing import Any, Iterable, List, Optional, Sequence, Type, TypeVar
 
 T = TypeVar('T')
 
@@ -115,6 +115,13 @@ class DataKeys:
 
 
 # ------------------------------------------------------------------------------------------ checking
+def did_you_mean(key: Any, known: Iterable[str], cutoff: float = 0.75) -> str:
+    """' (did you mean 'x'?)' for the closest of ``known`` to a misspelt ``key``, or ''."""
+    import difflib
+    close = difflib.get_close_matches(str(key), list(known), n=1, cutoff=cutoff)
+    return f' (did you mean {close[0]!r}?)' if close else ''
+
+
 def _names(values: Sequence) -> str:
     names = ['~' if v is None else str(v) for v in values]
     return names[0] if len(names) == 1 else f'{", ".join(names[:-1])} or {names[-1]}'
@@ -170,10 +177,8 @@ def parse_block(cls: Type[T], values: Optional[dict], where: str) -> T:
     known = [f.name for f in fields]
     unknown = sorted(k for k in values if k not in known)
     if unknown:
-        import difflib
-        close = difflib.get_close_matches(str(unknown[0]), known, n=1, cutoff=0.75)
-        hint = f' (did you mean {close[0]!r}?)' if close else ''
-        raise KeyError(f'{where}.{unknown[0]}: unknown key{hint}; valid keys: {sorted(known)}')
+        raise KeyError(f'{where}.{unknown[0]}: unknown key{did_you_mean(unknown[0], known)}; valid keys: '
+                       f'{sorted(known)}')
     hints = typing.get_type_hints(cls)
     out = {}
     for f in fields:
@@ -250,4 +255,4 @@ def options_markdown() -> str:
 
 
 __all__ = ['SDAKDBlock', 'TeacherGenerator', 'TrainBlock', 'DataKeys', 'LOSS_KEYS', 'OPTIM_KEYS', 'parse_block',
-           'options_markdown', 'option', 'check_value']
+           'options_markdown', 'option', 'check_value', 'did_you_mean']

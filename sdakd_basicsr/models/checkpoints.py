@@ -61,10 +61,11 @@ def read_checkpoint(path: str, what: str = 'checkpoint') -> dict:
     try:
         state = torch.load(path, map_location='cpu')
     except Exception as err:  # EOFError, RuntimeError (zip), UnpicklingError, OSError ...
-        if 'Weights only load failed' in str(err) and diagnose_unreadable(path).startswith('a damaged PyTorch'):
+        diagnosis = diagnose_unreadable(path)
+        if 'Weights only load failed' in str(err) and diagnosis.startswith('a damaged PyTorch'):
             raise CheckpointError(f'{what}: {path} holds Python objects other than tensors and plain containers; '
                                   f'torch refuses to unpickle them safely. {expected}') from err
-        raise CheckpointError(f'{what}: {path} ({size:,d} bytes) is {diagnose_unreadable(path)}: '
+        raise CheckpointError(f'{what}: {path} ({size:,d} bytes) is {diagnosis}: '
                               f'{type(err).__name__}: {str(err)[:200]}; {expected}') from err
     if not isinstance(state, dict):
         raise CheckpointError(f'{what}: {path} holds a {type(state).__name__}, not a checkpoint dict; {expected}')

@@ -42,7 +42,7 @@ def prepare_data() -> None:
 def ensure_teacher_cache(options_dir: str = OPTIONS_DIR) -> None:
     """The teacher's outputs and tapped features on every demo training image, once (stage 3's file names the
     cache, the teacher and the taps; every stage reads the same cache). Rebuilt when missing or stale."""
-    from ..data.teacher_cache import build_from_options, check_cache_matches, load_teacher_cache, lq_images_of
+    from ..data.teacher_cache import build_from_options, check_cache_matches, load_teacher_cache, lq_paths_of
     from ..distill.options import parse_sdakd_options
     opt = load_stages(options_dir)[3]
     train_set = opt['datasets']['train']
@@ -50,7 +50,7 @@ def ensure_teacher_cache(options_dir: str = OPTIONS_DIR) -> None:
     sd = parse_sdakd_options(dict(opt, is_train=True))
     try:
         check_cache_matches(path, sd.teacher_g, sd.taps)
-        if set(lq_images_of(train_set)) <= set(load_teacher_cache(path)):
+        if {osp.basename(p) for p in lq_paths_of(train_set)} <= set(load_teacher_cache(path)):  # names only
             say(f'teacher cache: {path} (up to date)')
             return
     except (OSError, ValueError) as err:
