@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Dict, Iterable, List, Optional, Set
 
-from .schema import check_value, did_you_mean, option, parse_block
+from .schema import NUMBER_AS_STRING_HINT, check_value, did_you_mean, option, parse_block
 
 
 class OptionError(ValueError):
@@ -241,7 +241,7 @@ def _same_kind(value: Any, default: Any, where: str) -> None:
             raise OptionError(f'{where} must be true or false, got {value!r}')
     elif isinstance(default, (int, float)):
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            hint = ' (YAML reads 1e-4 as a string: write 1.0e-4 or !!float 1e-4)' if isinstance(value, str) else ''
+            hint = NUMBER_AS_STRING_HINT if isinstance(value, str) else ''
             raise OptionError(f'{where} must be a number, got {value!r}{hint}')
     elif isinstance(default, str) and not isinstance(value, str):
         raise OptionError(f'{where} must be a string, got {value!r}')
@@ -380,7 +380,7 @@ def _check_optimizer(spec: Any, where: str) -> None:
         try:
             value = float(value)  # coerced where the optimizer is built, with a warning
         except ValueError:
-            raise OptionError(f'{where}.lr: {spec["lr"]!r} is not a number (write 1.0e-4 or !!float 1e-4)') from None
+            raise OptionError(f'{where}.lr: {spec["lr"]!r} is not a number{NUMBER_AS_STRING_HINT}') from None
     _number(value, f'{where}.lr', 0, low_open=True)
     try:  # the optimizer's own argument checks (betas, eps, ...) now, on a stand-in parameter
         kwargs = {k: v for k, v in spec.items() if k not in ('type', 'lr')}

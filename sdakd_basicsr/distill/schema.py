@@ -115,6 +115,11 @@ class DataKeys:
 
 
 # ------------------------------------------------------------------------------------------ checking
+# YAML 1.1 (and basicsr's --force_yml) read 1e-4 as a string: the fix, in both places
+NUMBER_AS_STRING_HINT = (' (YAML reads 1e-4 as a string: write 1.0e-4 or !!float 1e-4; after --force_yml write a '
+                         'decimal, e.g. 0.0001)')
+
+
 def did_you_mean(key: Any, known: Iterable[str], cutoff: float = 0.75) -> str:
     """' (did you mean 'x'?)' for the closest of ``known`` to a misspelt ``key``, or ''."""
     import difflib
@@ -150,7 +155,7 @@ def check_value(value: Any, tp, where: str) -> Any:
             raise ValueError(f'{where} must be a whole number, got {value!r}')
     elif tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            hint = ' (YAML reads 1e-4 as a string: write 1.0e-4 or !!float 1e-4)' if isinstance(value, str) else ''
+            hint = NUMBER_AS_STRING_HINT if isinstance(value, str) else ''
             raise ValueError(f'{where} must be a number, got {value!r}{hint}')
         return float(value)
     elif tp is str:
