@@ -38,6 +38,7 @@ setup(
         'sdakd-upscale = sdakd_basicsr.tools.upscale:main',
         'sdakd-release = sdakd_basicsr.tools.release:main',
         'sdakd-study = sdakd_basicsr.tools.study:main',
+        'sdakd-front = sdakd_basicsr.tools.front:main',
         'sdakd-teacher-cache = sdakd_basicsr.tools.teacher_cache:main',
     ]},
     extras_require={

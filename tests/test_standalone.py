@@ -55,9 +55,21 @@ def test_basicsr_and_realesrgan_import_in_a_fresh_interpreter():
     assert result.returncode == 0, result.stderr
 
 
-def test_basicsr_test_entry_runs_a_student_without_the_plugin(tmp_path):
+COMPACT_G = dict(type='SRVGGNetCompact', num_in_ch=3, num_out_ch=3, num_feat=4, num_conv=3, upscale=4,
+                 act_type='prelu')
+
+
+def build_any(spec):
+    from basicsr.archs.srvgg_arch import SRVGGNetCompact
+    if spec['type'] == 'SRVGGNetCompact':
+        return SRVGGNetCompact(**{k: v for k, v in spec.items() if k != 'type'})
+    return build(spec)
+
+
+@pytest.mark.parametrize('spec', [STUDENT_G, COMPACT_G], ids=['rrdbnet', 'srvggnetcompact'])
+def test_basicsr_test_entry_runs_a_student_without_the_plugin(tmp_path, spec):
     torch.manual_seed(0)
-    student, ema = build(STUDENT_G), build(STUDENT_G)
+    student, ema = build_any(spec), build_any(spec)
     os.makedirs(tmp_path / 'experiments' / 'student' / 'models')
     ckpt = tmp_path / 'experiments' / 'student' / 'models' / 'net_g_latest.pth'
     torch.save({'params': student.state_dict(), 'params_ema': ema.state_dict()}, ckpt)  # SDAKD's saved format
@@ -70,7 +82,7 @@ def test_basicsr_test_entry_runs_a_student_without_the_plugin(tmp_path):
     with open(osp.join(REPO, 'options', 'test', 'test_sdakd_student_x4_w0.5.yml')) as f:
         opt = yaml.safe_load(f)
     opt['num_gpu'] = 0
-    opt['network_g'].update(STUDENT_G)
+    opt['network_g'] = dict(spec)
     opt['path']['pretrain_network_g'] = str(ckpt)
     opt['datasets']['test_1'].update(dataroot_gt='val/gt', dataroot_lq='val/lq', filename_tmpl='{}')
     with open(tmp_path / 'test.yml', 'w') as f:
@@ -89,3 +101,21 @@ def test_basicsr_test_entry_runs_a_student_without_the_plugin(tmp_path):
         assert len(glob.glob(osp.join(results, 'visualization', '*', '*.png'))) == 2
     finally:
         shutil.rmtree(results, ignore_errors=True)
+
+
+def test_realesrganer_runs_a_compact_student_without_the_plugin(tmp_path):
+    """Real-ESRGAN's own inference with its own SRVGGNetCompact class reads an SDAKD compact checkpoint."""
+    if importlib.util.find_spec('realesrgan') is None:
+        pytest.skip('realesrgan is not installed (extra `realesrgan`, part of `make install`)')
+    torch.manual_seed(0)
+    ckpt = tmp_path / 'net_g_latest.pth'
+    torch.save({'params': build_any(COMPACT_G).state_dict(), 'params_ema': build_any(COMPACT_G).state_dict()}, ckpt)
+    code = ('import sys, numpy as np, torch; from realesrgan import RealESRGANer; '
+            'from realesrgan.archs.srvgg_arch import SRVGGNetCompact; '
+            "net = SRVGGNetCompact(num_in_ch=3, num_out_ch=3, num_feat=4, num_conv=3, upscale=4, act_type='prelu'); "
+            f"up = RealESRGANer(scale=4, model_path={str(ckpt)!r}, model=net, tile=0, half=False, "
+            "device=torch.device('cpu')); out, _ = up.enhance(np.full((10, 12, 3), 100, np.uint8), outscale=4); "
+            "assert 'sdakd_basicsr' not in sys.modules; print(out.shape)")
+    result = fresh(code)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().endswith('(40, 48, 3)')

@@ -2,12 +2,11 @@
 grayscale and 16-bit handling and the same output), without needing the realesrgan package.
 
 ``load_upscaler(path)`` reads a checkpoint (BasicSR's ``params_ema``/``params``, a raw state dict, or a release
-folder) and builds the RRDBNet it describes: widths, depth and scale are read from the weights, so no
-``num_feat`` flags are needed. ``upscale(net, scale, img, ...)`` takes and returns an image as OpenCV reads
-and writes it (BGR/BGRA/gray, uint8 or uint16).
+folder) and builds the generator it describes (RRDBNet or SRVGGNetCompact): architecture, widths, depth and
+scale are read from the weights, so no ``num_feat`` flags are needed. ``upscale(net, scale, img, ...)`` takes and
+returns an image as OpenCV reads and writes it (BGR/BGRA/gray, uint8 or uint16).
 """
 import glob
-import re
 from os import path as osp
 from typing import Optional, Tuple
 
@@ -17,23 +16,8 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from ..archs.generator_call import RRDBNET_SCALE_OF_IN_CHANNELS, rrdbnet_input_multiple
+from ..archs.generator_call import build_generator, family_of, rrdbnet_input_multiple, spec_from_state
 from ..models.checkpoints import read_checkpoint
-
-
-def rrdbnet_spec_from_state(state: dict, what: str = 'checkpoint') -> Tuple[dict, int]:
-    """The RRDBNet option dict and scale that fit a state dict (from the shapes of its weights)."""
-    if 'conv_first.weight' not in state or 'body.0.rdb1.conv1.weight' not in state:
-        raise ValueError(f'{what}: not an RRDBNet state dict (no conv_first / body.0.rdb1.conv1 weights); keys '
-                         f'start with {sorted(state)[:4]}')
-    in_ch = state['conv_first.weight'].shape[1]
-    if in_ch not in RRDBNET_SCALE_OF_IN_CHANNELS:
-        raise ValueError(f'{what}: conv_first takes {in_ch} channels; RRDBNet takes 3 (x4), 12 (x2) or 48 (x1)')
-    blocks = {int(m.group(1)) for k in state for m in [re.match(r'body\.(\d+)\.', k)] if m}
-    spec = dict(type='RRDBNet', num_in_ch=3, num_out_ch=state['conv_last.weight'].shape[0],
-                num_feat=state['conv_first.weight'].shape[0], num_block=max(blocks) + 1,
-                num_grow_ch=state['body.0.rdb1.conv1.weight'].shape[0], scale=RRDBNET_SCALE_OF_IN_CHANNELS[in_ch])
-    return spec, spec['scale']
 
 
 def checkpoint_file(model: str) -> str:
@@ -51,22 +35,21 @@ def checkpoint_file(model: str) -> str:
 def load_upscaler(model: str, device: str = 'cpu', half: bool = False) -> Tuple[nn.Module, int, dict]:
     """(network in eval mode, scale, its option dict) from a checkpoint or release folder. Real-ESRGAN's key
     choice: ``params_ema`` when present, else ``params``, else a raw state dict."""
-    from basicsr.archs.rrdbnet_arch import RRDBNet
     path = checkpoint_file(model)
     state = read_checkpoint(path, '--model')
     params = state.get('params_ema', state.get('params', state))
-    spec, scale = rrdbnet_spec_from_state(params, path)
-    net = RRDBNet(**{k: v for k, v in spec.items() if k != 'type'})
+    spec = spec_from_state(params, path)
+    scale = family_of(spec).scale_of(spec)
+    net = build_generator(spec)
     net.load_state_dict(params, strict=True)
     net = net.to(device).eval()
     return (net.half() if half else net), scale, spec
 
 
-def _pad(x: Tensor, pre_pad: int, scale: int) -> Tuple[Tensor, int, int]:
+def _pad(x: Tensor, pre_pad: int, scale: int, multiple: int) -> Tuple[Tensor, int, int]:
     """Reflect-pad right/bottom by ``pre_pad``, then up to a multiple of the pixel-unshuffle factor."""
     if pre_pad:
         x = F.pad(x, (0, pre_pad, 0, pre_pad), 'reflect')
-    multiple = rrdbnet_input_multiple(scale)
     pad_h = pad_w = 0
     if multiple > 1:
         pad_h, pad_w = -x.shape[2] % multiple, -x.shape[3] % multiple
@@ -95,7 +78,8 @@ def _upscale_rgb(net: nn.Module, scale: int, rgb: np.ndarray, tile: int, tile_pa
     """HxWx3 float RGB in [0, 1] -> (H*scale)xWx3 float RGB in [0, 1]."""
     param = next(net.parameters())
     x = torch.from_numpy(np.ascontiguousarray(rgb.transpose(2, 0, 1))).float()[None].to(param.device, param.dtype)
-    x, pad_h, pad_w = _pad(x, pre_pad, scale)
+    # RealESRGANer pads x2 inputs to a multiple of 2 (x1: 4) whatever the model is: byte-equal output needs the same
+    x, pad_h, pad_w = _pad(x, pre_pad, scale, rrdbnet_input_multiple(scale))
     out = _run_tiles(net, x, scale, tile, tile_pad) if tile > 0 else net(x)
     h, w = out.shape[2:]
     out = out[:, :, :h - (pad_h + pre_pad) * scale, :w - (pad_w + pre_pad) * scale]

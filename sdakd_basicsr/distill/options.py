@@ -13,7 +13,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from basicsr.utils import get_root_logger
 
-from ..archs.generator_call import family_of
+from ..archs.generator_call import family_of, student_taps_for
 from .schema import DataKeys, SDAKDBlock, TrainBlock, parse_block
 from .stage_policy import StagePolicy, resolve_policy
 
@@ -85,8 +85,15 @@ def parse_sdakd_options(opt: dict) -> SDAKDOptions:
         if path_opt.get('pretrain_network_g') and not path_opt.get('resume_state'):
             raise KeyError('sdakd.init_student_from_teacher and path.pretrain_network_g both set the student\'s '
                            'starting weights: keep one')
-        if opt['network_g'].get('type') != 'RRDBNet' or teacher_g['network'].get('type') != 'RRDBNet':
-            raise ValueError('sdakd.init_student_from_teacher supports RRDBNet teachers and students')
+        student_net, teacher_net = opt['network_g'], teacher_g['network']
+        if student_net.get('type') != 'RRDBNet' or teacher_net.get('type') != 'RRDBNet' or \
+                student_net.get('num_block', 23) != teacher_net.get('num_block', 23):
+            raise ValueError(f'sdakd.init_student_from_teacher selects channels of an RRDBNet teacher for an RRDBNet '
+                             f'student of the same depth; this student is a {student_net.get("type")} '
+                             f'(num_block {student_net.get("num_block", "-")}) of a {teacher_net.get("type")} '
+                             f'(num_block {teacher_net.get("num_block", "-")}). Start it from pretrained weights '
+                             f'(path.pretrain_network_g, e.g. a model converted by tools.ncnn_convert) or from '
+                             f'scratch (docs/training.md, "Students of another architecture")')
 
     for key in ('taps', 'student_taps'):
         if getattr(block, key) is not None and not getattr(block, key):
@@ -98,7 +105,7 @@ def parse_sdakd_options(opt: dict) -> SDAKDOptions:
             raise KeyError('train.fmd_opt is set but `network_adapters` is not configured '
                            '(e.g. network_adapters: {type: FeatureAdapters, kind: mlp})')
         taps = list(block.taps or family_of(teacher_g['network']).taps_for(teacher_g['network']))
-        student_taps = list(block.student_taps or taps)
+        student_taps = list(block.student_taps or student_taps_for(teacher_g['network'], taps, opt['network_g']))
         if len(student_taps) != len(taps):
             raise ValueError(f'sdakd.student_taps has {len(student_taps)} names for {len(taps)} taps')
     elif opt.get('network_adapters') and is_train:

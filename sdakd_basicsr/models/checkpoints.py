@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from basicsr.utils import get_root_logger
 
-from ..archs.generator_call import bare_model
+from ..archs.generator_call import bare_model, build_generator
 
 PARTIAL = '.partial'  # label of files being written
 
@@ -138,8 +138,7 @@ def load_into(net: nn.Module, path: str, param_key: ParamKey = 'params', strict:
 def load_generator(spec: dict, path: str, param_key: ParamKey = 'params_ema', device='cpu',
                    what: str = 'checkpoint') -> nn.Module:
     """A network built from its option dict and loaded from ``path`` (strict), in eval mode."""
-    from basicsr.archs import build_network
-    net = build_network(dict(spec))
+    net = build_generator(spec)
     load_into(net, path, param_key, True, what)
     return net.to(device).eval()
 

