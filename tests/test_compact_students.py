@@ -323,6 +323,7 @@ def test_front_arms_train_with_the_demo_recipe_and_their_own_start():
     assert rrdb['manual_seed'] == 3 and rrdb['train']['total_iter'] == 120 and rrdb['name'] == 'x'
     anime = arm_options(stage1, by_slug['srvggnetcompact_64x16_from_animevideov3'], 0, 5, 'y')
     assert anime['path']['pretrain_network_g'].endswith('realesr-animevideov3_ncnn.pth')
+    assert anime['path']['param_key_g'] == 'params_ema'  # what the converter writes
     assert anime['sdakd']['init_student_from_teacher'] is False and anime['logger']['print_freq'] == 2
     assert anime['train']['kd_opt'] == stage1['train']['kd_opt']  # the demo's recipe, unchanged
     assert stage1['network_g']['type'] == 'RRDBNet'  # the source dict is not modified

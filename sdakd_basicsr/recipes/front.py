@@ -67,6 +67,8 @@ def arm_options(stage1: dict, arm: Arm, seed: int, iters: int, name: str) -> dic
     opt['network_g'] = dict(arm.network)
     opt['sdakd']['init_student_from_teacher'] = arm.init == 'channel-selection'
     opt['path']['pretrain_network_g'] = None if arm.init in ('scratch', 'channel-selection') else arm.init
+    if opt['path']['pretrain_network_g']:
+        opt['path']['param_key_g'] = 'params_ema'  # converted and released models hold only params_ema
     train = opt['train']
     train['optim_g']['lr'] = arm.lr
     train['total_iter'] = iters

@@ -91,6 +91,7 @@ def train_all(jobs: List[tuple], stage1: dict, args) -> dict:
     threads = max(1, (os.cpu_count() or 2) // args.parallel)
     queue = list(jobs)
     lock = threading.Lock()
+    failures: List[str] = []
 
     def worker() -> None:
         while True:
@@ -98,13 +99,19 @@ def train_all(jobs: List[tuple], stage1: dict, args) -> dict:
                 if not queue:
                     return
                 arm, seed = queue.pop(0)
-            train_arm(arm, seed, stage1, args.budget, args.calib, args.out, threads, record)
+            try:
+                train_arm(arm, seed, stage1, args.budget, args.calib, args.out, threads, record)
+            except (SystemExit, Exception) as err:  # noqa: BLE001  (reported after the other arms finish)
+                failures.append(f'{run_name(arm, seed)}: {err}')
+                say(f'FAILED {run_name(arm, seed)}: {err}')
 
     workers = [threading.Thread(target=worker) for _ in range(args.parallel)]
     for w in workers:
         w.start()
     for w in workers:
         w.join()
+    if failures:
+        raise SystemExit('[front] training failed for: ' + '; '.join(failures))
     return record
 
 
