@@ -19,9 +19,9 @@ def test_functional_tensor_alias_lets_basicsr_import():
 
 def test_basicsr_realesrgan_model_runs_its_synthesis_on_cpu(workdir):
     """basicsr's own RealESRGANModel (not ours): DiffJPEG/USMSharp/queue built on the model's device."""
-    from helpers import prepared, tiny_options, train_batch
-
     from basicsr.utils.registry import MODEL_REGISTRY
+
+    from tests.helpers import prepared, tiny_options, train_batch
     opt = tiny_options(2, **{'path.pretrain_network_g': None})
     opt['queue_size'] = 2
     real = MODEL_REGISTRY.get('RealESRGANModel_basicsr')(prepared(opt))

@@ -7,9 +7,10 @@ import os
 
 import pytest
 import yaml
-from helpers import REPO, STUDENT_G, TEACHER_G, TEACHER_G_FILE, shrink, tiny_options, write_options
 
 from sdakd_basicsr.distill.preflight import check_options, read_options
+
+from tests.helpers import REPO, STUDENT_G, TEACHER_G, TEACHER_G_FILE, shrink, tiny_options, write_options
 
 # Places where a mutation is legitimately valid, with the reason (kept short and explicit).
 FREE_NAMES = {('val', 'metrics'): 'metric names are the user\'s labels'}

@@ -6,12 +6,13 @@ from os import path as osp
 
 import pytest
 import torch
-from helpers import REPO, STUDENT_G, TEACHER_G, build
 
 from sdakd_basicsr.archs.generator_call import FAMILIES, PLAIN, family_of, rrdbnet_default_taps
 from sdakd_basicsr.distill.schema import DOCUMENTED_BLOCKS, SDAKDBlock, TrainBlock, options_markdown, parse_block
 from sdakd_basicsr.models import checkpoints
 from sdakd_basicsr.tools import options_doc
+
+from tests.helpers import REPO, STUDENT_G, TEACHER_G, build
 
 
 # ------------------------------------------------------------------ schema

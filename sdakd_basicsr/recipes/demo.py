@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from os import path as osp
 from typing import Dict, List
 
+from ..distill.option_file import read_option_file
+
 OPTIONS_DIR = osp.join('options', 'demo')
 
 
@@ -165,21 +167,17 @@ def other_photo_pairs(folder: str = '', max_side: int = 512) -> list:
 
 def load_stages(options_dir: str = OPTIONS_DIR) -> Dict[int, dict]:
     """The demo's stage files 0-3 as option dicts (a folder without its own stage 0 takes the shared one)."""
-    import yaml
     stages = {}
     for s in range(4):
         path = osp.join(options_dir, f'sdakd_demo_stage{s}.yml')
         if not osp.isfile(path) and s == 0:
             path = osp.join(OPTIONS_DIR, f'sdakd_demo_stage{s}.yml')
-        with open(path, encoding='utf-8') as f:
-            stages[s] = yaml.safe_load(f)
+        stages[s] = read_option_file(path)
     return stages
 
 
 def student_spec(student: str = DEFAULT_STUDENT) -> dict:
-    import yaml
-    with open(stage_file(3, student), encoding='utf-8') as f:
-        return yaml.safe_load(f)['network_g']
+    return read_option_file(stage_file(3, student))['network_g']
 
 
 # What "keeps the teacher's look" means for the demo's final student, on the held-out images (issue 11):
