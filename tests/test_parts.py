@@ -50,6 +50,8 @@ def test_absent_keys_take_the_schema_defaults_and_list_defaults_are_not_shared()
     ({'stage': 2, 'channels_last': 'false'}, 'sdakd.channels_last must be true or false'),
     ({'stage': '2'}, 'sdakd.stage must be a whole number'),
     ({'stage': 2, 'taps': [1]}, r'sdakd.taps\[0\] must be a string'),
+    ({'stage': 2, 'taps': 'body.5'}, r"sdakd.taps must be a list, e.g. `taps: \[body.5\]` for one item, got 'body.5'"),
+    ({'stage': 2, 'adversarial': 'student'}, r'sdakd.adversarial must be a list'),
     ({'stage': 2, 'teacher_g': {'path': 'x.pth'}}, 'sdakd.teacher_g.network is required'),
 ])
 def test_bad_sdakd_values_name_the_key(values, match):

@@ -236,7 +236,13 @@ def _check_signature(obj, kwargs: Dict[str, Any], where: str, skip: Iterable[str
 def _same_kind(value: Any, default: Any, where: str) -> None:
     if value is None or default is None or default is inspect.Parameter.empty:
         return
-    if isinstance(default, bool):
+    if isinstance(default, (list, tuple)):  # `betas: 0.9` where `betas: [0.9, 0.99]` is meant
+        if not isinstance(value, (list, tuple)):
+            raise OptionError(f'{where} must be a list such as {list(default)}, got {value!r}')
+    elif isinstance(default, dict):
+        if not isinstance(value, dict):
+            raise OptionError(f'{where} must be a mapping, got {value!r}')
+    elif isinstance(default, bool):
         if not isinstance(value, bool):
             raise OptionError(f'{where} must be true or false, got {value!r}')
     elif isinstance(default, (int, float)):
@@ -407,6 +413,10 @@ def _check_scheduler(spec: Any, where: str) -> None:
     cls = getattr(basicsr_schedulers, 'MultiStepRestartLR' if name == 'MultiStepLR' else name, None) or getattr(
         torch.optim.lr_scheduler, name)
     _check_signature(cls, {k: v for k, v in spec.items() if k != 'type'}, where, skip=('optimizer',))
+    for key in ('milestones', 'periods', 'restart_weights', 'restarts'):  # lists without a default to compare with
+        if spec.get(key) is not None and not isinstance(spec[key], (list, tuple)):
+            raise OptionError(f'{where}.{key} must be a list of iterations such as [100000, 200000], '
+                              f'got {spec[key]!r}')
     for i, m in enumerate(spec.get('milestones') or []):
         _number(m, f'{where}.milestones[{i}]', 0)
     if 'gamma' in spec:
@@ -608,11 +618,29 @@ def check_metrics(opt: dict) -> None:
 
 
 NETWORK_ROLES = ('network_g', 'network_d', 'network_d_teacher', 'network_adapters')  # what SDAKDModel builds
+# top-level keys whose value is a mapping (every `network_*` key too): checked first, so that no later check meets
+# a string or a list where it reads keys
+MAPPING_BLOCKS = ('datasets', 'path', 'train', 'val', 'logger', 'dist_params', 'sdakd')
+
+
+def check_block_shapes(opt: dict) -> None:
+    """A scalar or a list where a mapping block is meant (`datasets: abc`) is named with the expected form."""
+    for key, value in opt.items():
+        if (key in MAPPING_BLOCKS or key.startswith('network_')) and value is not None and not isinstance(value, dict):
+            raise OptionError(f'{key} must be a mapping (indented `key: value` lines under `{key}:`), got {value!r}')
+    for name, dataset in (opt.get('datasets') or {}).items():
+        if not isinstance(dataset, dict):
+            raise OptionError(f'datasets.{name} must be a mapping (name, type, dataroot_gt, ...), got {dataset!r}')
+    for name, block in (opt.get('train') or {}).items():
+        if (name.endswith('_opt') or name.startswith('optim_') or name == 'scheduler') and block is not None \
+                and not isinstance(block, dict):
+            raise OptionError(f'train.{name} must be a mapping (type: ..., ...), got {block!r}')
 
 
 def check_option_file(opt: dict) -> None:
     """Every block outside ``sdakd:``/``train:``'s own schema (see the module docstring)."""
     check_unknown_keys('', [k for k in opt if k not in TOP_LEVEL], TOP_LEVEL | set(NETWORK_ROLES))
+    check_block_shapes(opt)
     if not isinstance(opt.get('network_g'), dict):
         raise OptionError('network_g is required: the student generator (e.g. {type: RRDBNet, num_feat: 32, ...})')
     parse_block(TopLevel, {k: opt[k] for k in TopLevel.__dataclass_fields__ if k in opt}, '(top level)')
@@ -643,7 +671,8 @@ def check_option_file(opt: dict) -> None:
         raise OptionError('datasets.train is required for training (the training set)')
     check_training_blocks(opt)
     check_metrics(opt)
-    teacher = ((opt.get('sdakd') or {}).get('teacher_g') or {}).get('network')
+    teacher_g = (opt.get('sdakd') or {}).get('teacher_g')  # its own shape: the sdakd schema names it
+    teacher = teacher_g.get('network') if isinstance(teacher_g, dict) else None
     if isinstance(teacher, dict):
         check_networks({'network_teacher_g': teacher, 'scale': opt.get('scale')}, 'sdakd.teacher_g.network')
 

@@ -49,7 +49,8 @@ def check_device(opt: dict, where: str) -> None:
     num_gpu = opt.get('num_gpu', 'auto')
     if num_gpu != 'auto' and isinstance(num_gpu, int) and num_gpu > 0:
         problems.append(f'num_gpu: {num_gpu}')
-    for name, dataset in (opt.get('datasets') or {}).items():
+    datasets = opt.get('datasets')
+    for name, dataset in (datasets.items() if isinstance(datasets, dict) else ()):  # its shape: the schema's job
         if isinstance(dataset, dict) and dataset.get('prefetch_mode') == 'cuda':
             problems.append(f'datasets.{name}.prefetch_mode: cuda')
     if problems:
@@ -70,6 +71,8 @@ def _check_model_type(model_type) -> None:
 def check_options(opt: dict, where: str, root_path: str) -> None:
     """Every check of an option dict (``where``: its file, put in front of every message)."""
     try:
+        from .file_schema import check_block_shapes
+        check_block_shapes(opt)  # before any check reads keys of a block
         check_device(opt, where)
         if 'model_type' not in opt:  # a misspelt model_type: name the misspelling, not the missing key
             from .file_schema import TOP_LEVEL, check_unknown_keys

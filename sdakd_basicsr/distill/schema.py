@@ -166,10 +166,9 @@ def check_value(value: Any, tp, where: str) -> Any:
             raise ValueError(f'{where} must be a mapping, got {value!r}')
     elif typing.get_origin(tp) is list:
         item = typing.get_args(tp)[0]
-        if isinstance(value, str):
-            value = [value]  # `adversarial: student` reads as [student]
-        if not isinstance(value, (list, tuple)):
-            raise ValueError(f'{where} must be a list, got {value!r}')
+        if not isinstance(value, (list, tuple)):  # `taps: body.5` is not silently read as [body.5]
+            raise ValueError(f'{where} must be a list, e.g. `{where.rsplit(".", 1)[-1]}: [{value}]` for one item, '
+                             f'got {value!r}')
         return [check_value(v, item, f'{where}[{i}]') for i, v in enumerate(value)]
     return value
 
