@@ -29,7 +29,7 @@ from .adversaries import Adversary, discriminator_logits, output_grad_rms
 from .checkpoints import EMA_FIRST, load_into, save_networks, save_training_state
 from .generator_objective import GeneratorObjective
 from .precision import Precision
-from .resume import finish_resume, restore_state_extras, resume_command, state_extras
+from .resume import finish_resume, log_resume_notes, restore_state_extras, resume_command, state_extras
 from .teacher_side import TeacherSide, build_frozen_teacher
 from .validation import validate
 
@@ -59,6 +59,7 @@ class SDAKDModel(RealESRGANModel):
     # ------------------------------------------------------------------ building
     def init_training_settings(self) -> None:
         logger, sd, policy = get_root_logger(), self.sd, self.sd.policy
+        log_resume_notes(logger.warning)  # what --auto_resume skipped: into the log file, before anything else
         logger.info(policy.describe())
         self.ema_decay = sd.train.ema_decay
         if self.ema_decay > 0:
