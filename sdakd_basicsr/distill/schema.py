@@ -31,6 +31,16 @@ class TeacherGenerator:
 
 
 @dataclass
+class DataChecks:
+    """``sdakd.data``: how thoroughly the training images are checked at start-up."""
+    verify_images: str = option('headers', choices=('headers', 'all'), help='headers: read the size of up to 64 '
+                                'training images (fast); all: decode every training image fully, so a truncated '
+                                'or corrupt file is named before iteration 1 (progress printed)')
+    verify_time_limit_s: float = option(900.0, minimum=0, help='verify_images all: stop decoding after this many '
+                                        'seconds (the rest are checked when first drawn); 0 = no limit')
+
+
+@dataclass
 class SDAKDBlock:
     """``sdakd:`` — what the stage does."""
     stage: int = option(required=True, help='1 (supervised warm-up), 2 (student-D assisted distillation), 3 (full '
@@ -70,6 +80,8 @@ class SDAKDBlock:
                                   'diagnostic; costs one extra backward pass through each discriminator')
     init_student_from_teacher: bool = option(False, help='RRDBNet: initialise G_S from G_T by channel selection '
                                              'on the first training batch (an extension beyond the paper)')
+    data: Optional[DataChecks] = option(None, help='start-up checks of the training images (keys below; ~ = '
+                                        'defaults)')
 
 
 LOSS_KEYS = ('pixel_opt', 'perceptual_opt', 'gan_opt', 'gan_teacher_opt', 'fmd_opt', 'kd_opt', 'd_distill_opt')

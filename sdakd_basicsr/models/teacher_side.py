@@ -54,9 +54,13 @@ class TeacherSide:
         size mismatch is an error naming the taps."""
         x, cond = self.family.probe_inputs(spec, device)
         noise = self.family.make_noise(self.student, 1, device, seed=0)
+        self.teacher_taps.clear()
+        self.student_taps.clear()
         with torch.no_grad():
             self.family.call(self.teacher, x, cond, noise)
             family_of(self.student).call(self.student, x, cond, noise)
+        self.teacher_taps.check_called_once('teacher generator')
+        self.student_taps.check_called_once('student generator')
         pairs = []
         for t_name, s_name, ft, fs in zip(self.teacher_taps.names, self.student_taps.names,
                                           self.teacher_taps.collect(), self.student_taps.collect()):
