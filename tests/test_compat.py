@@ -66,7 +66,7 @@ def test_auto_resume_skips_damaged_newest_states_and_names_them(tmp_path, capsys
     a warning naming the file; an explicit path.resume_state is never replaced; all damaged: one clear error."""
     import basicsr.train
 
-    from sdakd_basicsr.models.checkpoints import CheckpointError
+    from sdakd_basicsr.checkpoints import CheckpointError
     exp = tmp_path / 'experiments' / 'exp'
     states, models = exp / 'training_states', exp / 'models'
     states.mkdir(parents=True)

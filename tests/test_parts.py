@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from sdakd_basicsr.archs.generator_call import FAMILIES, PLAIN, family_of, rrdbnet_default_taps
-from sdakd_basicsr.distill.schema import DOCUMENTED_BLOCKS, SDAKDBlock, TrainBlock, options_markdown, parse_block
+from sdakd_basicsr.distill.schema import DOCUMENTED_BLOCKS, SDAKDBlock, TrainBlock, parse_block
+from sdakd_basicsr.distill.schema_doc import options_markdown
 from sdakd_basicsr.models import checkpoints
 from sdakd_basicsr.tools import options_doc
 

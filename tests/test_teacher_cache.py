@@ -10,8 +10,9 @@ import torch
 
 from basicsr.data import build_dataset
 
-from sdakd_basicsr.data.teacher_cache import build_from_options, crop_and_flip, lq_images_of
-from sdakd_basicsr.distill.taps import FeatureTaps
+from sdakd_basicsr.archs.taps import FeatureTaps
+from sdakd_basicsr.data.teacher_cache import crop_and_flip, lq_images_of
+from sdakd_basicsr.distill.teacher_cache_builder import build_from_options
 from sdakd_basicsr.models.teacher_side import TeacherSide
 
 from tests.helpers import TAPS, TEACHER_G, TEACHER_G_FILE, build, run_train, tiny_options, write_images

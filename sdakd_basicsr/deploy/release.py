@@ -16,9 +16,9 @@ from typing import Callable, Dict, List, Optional
 import torch
 
 from ..archs.generator_call import family_of
+from ..checkpoints import EMA_FIRST, atomic_save, load_generator, network_state
 from ..distill.option_file import read_option_file
 from ..metrics import cost
-from ..models.checkpoints import EMA_FIRST, atomic_save, load_generator, network_state
 from .onnx_export import check_parity, default_image, export_onnx
 
 

@@ -92,7 +92,7 @@ STATE_KEYS = ('epoch', 'iter', 'optimizers', 'schedulers')  # what basicsr's res
 
 def read_training_state(path: str, what: str = 'path.resume_state') -> dict:
     """A training state, or a ``CheckpointError`` naming the file and what is wrong with it."""
-    from .checkpoints import CheckpointError, read_checkpoint
+    from ..checkpoints import CheckpointError, read_checkpoint
     state = read_checkpoint(path, what)
     missing = [k for k in STATE_KEYS if k not in state]
     if missing:
@@ -117,7 +117,7 @@ def newest_intact_state(state_dir: str, log: Callable[[str], None]) -> Optional[
     """(path, state) of the newest ``<iter>.state`` in ``state_dir`` that loads and whose ``net_*_<iter>.pth``
     in the sibling ``models/`` folder all load; damaged newer ones are skipped with a warning (``log``).
     None when the folder holds no state; a ``CheckpointError`` listing each problem when none is intact."""
-    from .checkpoints import CheckpointError, read_checkpoint
+    from ..checkpoints import CheckpointError, read_checkpoint
     states = []
     for name in glob.glob(osp.join(state_dir, '*.state')):
         try:

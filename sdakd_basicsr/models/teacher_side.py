@@ -10,9 +10,9 @@ from torch import Tensor, nn
 from basicsr.utils import tensor2img
 
 from ..archs.generator_call import GeneratorFamily, bare_model, build_generator, family_of
+from ..archs.taps import FeatureTaps, TapsComplete
+from ..checkpoints import load_into
 from ..distill.channel_init import init_student_from_teacher
-from ..distill.taps import FeatureTaps, TapsComplete
-from .checkpoints import load_into
 from .precision import DTYPES, Precision, run_in_dtype
 
 

@@ -86,8 +86,9 @@ def prepare_data() -> None:
 def ensure_teacher_cache(options_dir: str = OPTIONS_DIR) -> None:  # every demo student shares the cache
     """The teacher's outputs and tapped features on every demo training image, once (stage 3's file names the
     cache, the teacher and the taps; every stage reads the same cache). Rebuilt when missing or stale."""
-    from ..data.teacher_cache import build_from_options, check_cache_matches, load_teacher_cache, lq_paths_of
+    from ..data.teacher_cache import check_cache_matches, load_teacher_cache, lq_paths_of
     from ..distill.options import parse_sdakd_options
+    from ..distill.teacher_cache_builder import build_from_options
     opt = load_stages(options_dir)[3]
     train_set = opt['datasets']['train']
     path = train_set['teacher_cache']

@@ -33,12 +33,12 @@ from torch import Tensor, nn
 
 import sdakd_basicsr  # noqa: F401  (registration)
 from sdakd_basicsr.archs.generator_call import REALESRGAN_X4PLUS, family_of
+from sdakd_basicsr.checkpoints import EMA_FIRST, load_generator
 from sdakd_basicsr.data.degradation_presets import realesrgan_x4plus_options
 from sdakd_basicsr.distill.option_file import read_option_file
 from sdakd_basicsr.metrics import images
 from sdakd_basicsr.metrics import perceptual as pm
 from sdakd_basicsr.metrics import quality, reporting
-from sdakd_basicsr.models.checkpoints import EMA_FIRST, load_generator
 
 
 def tiled(net: nn.Module, tile: int, overlap: int = 16, scale: int = 4, fp16: bool = False) -> Callable:

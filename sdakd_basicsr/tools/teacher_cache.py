@@ -9,10 +9,9 @@ See docs/training.md, "Teacher cache".
 import argparse
 from typing import List, Optional
 
-
 import sdakd_basicsr  # noqa: F401  (compat fixes + registration)
-from sdakd_basicsr.data.teacher_cache import build_from_options
 from sdakd_basicsr.distill.option_file import read_option_file
+from sdakd_basicsr.distill.teacher_cache_builder import build_from_options
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -5,7 +5,7 @@ from typing import Dict, List, Optional, Sequence
 import torch
 from torch import Tensor, nn
 
-from ..archs.generator_call import bare_model as bare
+from .generator_call import bare_model as bare
 
 
 def tap_candidates(net: nn.Module, max_depth: int = 2) -> List[str]:
