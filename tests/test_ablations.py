@@ -5,10 +5,11 @@ from os import path as osp
 
 import pytest
 import yaml
-from helpers import REPO, run_train, shrink
 
 from sdakd_basicsr.distill.options import parse_sdakd_options
 from sdakd_basicsr.recipes.ablations import METHODS, apply_method, stage_iterations
+
+from tests.helpers import REPO, run_train, shrink
 
 
 def shipped():

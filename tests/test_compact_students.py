@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from helpers import REPO, TAPS, TEACHER_G, build, run_train, shrink
 
 from basicsr.archs.rrdbnet_arch import RRDBNet
 from basicsr.archs.srvgg_arch import SRVGGNetCompact
@@ -19,6 +18,8 @@ from sdakd_basicsr.archs import generator_call
 from sdakd_basicsr.archs.adapter_arch import FeatureAdapters
 from sdakd_basicsr.archs.generator_call import FAMILIES, GeneratorFamily, spec_from_state, student_taps_for
 from sdakd_basicsr.distill.capacity import matched_discriminator_width
+
+from tests.helpers import REPO, TAPS, TEACHER_G, build, run_train, shrink
 
 COMPACT_G = dict(type='SRVGGNetCompact', num_in_ch=3, num_out_ch=3, num_feat=4, num_conv=3, upscale=4,
                  act_type='prelu')
@@ -108,7 +109,7 @@ def write_teacher_files(scale: int) -> None:
 @pytest.mark.parametrize('scale', [4, 2])
 def test_compact_student_runs_three_stages_and_loads_without_the_plugin(workdir, scale):
     if scale == 2:
-        from test_x2 import x2_validation_pairs
+        from tests.test_x2 import x2_validation_pairs
         x2_validation_pairs()
     write_teacher_files(scale)
     for stage in (1, 2, 3):

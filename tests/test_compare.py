@@ -6,7 +6,7 @@ BUDGET = {0: 10, 1: 60, 2: 20, 3: 20}
 
 
 def test_plan_shares_sdakd_stages_and_keeps_budgets_equal(monkeypatch):
-    from helpers import REPO
+    from tests.helpers import REPO
     monkeypatch.chdir(REPO)
     runs = plan(['sdakd', 'no_stage1', 'scratch', 'student_d_only'], 0, BUDGET)
     names = [(m, s) for m, s, _, _ in runs]
@@ -26,7 +26,7 @@ def test_plan_shares_sdakd_stages_and_keeps_budgets_equal(monkeypatch):
 
 
 def test_plan_without_teacher_discriminator_skips_stage0(monkeypatch):
-    from helpers import REPO
+    from tests.helpers import REPO
     monkeypatch.chdir(REPO)
     runs = plan(['scratch'], 2, BUDGET)
     assert [(m, s) for m, s, _, _ in runs] == [('scratch', 1), ('scratch', 2)]

@@ -19,9 +19,9 @@ def test_functional_tensor_alias_lets_basicsr_import():
 
 def test_basicsr_realesrgan_model_runs_its_synthesis_on_cpu(workdir):
     """basicsr's own RealESRGANModel (not ours): DiffJPEG/USMSharp/queue built on the model's device."""
-    from helpers import prepared, tiny_options, train_batch
-
     from basicsr.utils.registry import MODEL_REGISTRY
+
+    from tests.helpers import prepared, tiny_options, train_batch
     opt = tiny_options(2, **{'path.pretrain_network_g': None})
     opt['queue_size'] = 2
     real = MODEL_REGISTRY.get('RealESRGANModel_basicsr')(prepared(opt))
@@ -61,12 +61,12 @@ def test_auto_resume_finds_state_under_the_root_and_loads_on_cpu(tmp_path, monke
     assert opt['path']['resume_state'].endswith('10.state')
 
 
-def test_auto_resume_skips_damaged_newest_states_and_names_them(tmp_path, caplog):
+def test_auto_resume_skips_damaged_newest_states_and_names_them(tmp_path, capsys):
     """A state that does not load, or whose network checkpoint of the same iteration does not, is skipped with
     a warning naming the file; an explicit path.resume_state is never replaced; all damaged: one clear error."""
     import basicsr.train
 
-    from sdakd_basicsr.models.checkpoints import CheckpointError
+    from sdakd_basicsr.checkpoints import CheckpointError
     exp = tmp_path / 'experiments' / 'exp'
     states, models = exp / 'training_states', exp / 'models'
     states.mkdir(parents=True)
@@ -80,8 +80,13 @@ def test_auto_resume_skips_damaged_newest_states_and_names_them(tmp_path, caplog
            'path': {'training_states': str(states), 'models': str(models)}}
     state = basicsr.train.load_resume_state(opt)
     assert state['iter'] == 2 and opt['path']['resume_state'].endswith('2.state')
-    warned = caplog.text + ''.join(r.getMessage() for r in caplog.records)
+    warned = capsys.readouterr().err  # at once, on the console: the run's log file does not exist yet
     assert '6.state' in warned and 'truncated' in warned and 'net_g_4.pth' in warned and 'empty' in warned
+    assert 'SKIPPED the training state of iteration 6' in warned and 'resuming from iteration 2' in warned
+    from sdakd_basicsr.models import resume
+    logged = []
+    resume.log_resume_notes(logged.append)  # what the model writes into the log file once it is open
+    assert len(logged) == 3 and 'iteration 4' in logged[1] and not resume.RESUME_NOTES
 
     explicit = {'name': 'exp', 'auto_resume': False, 'path': {'resume_state': str(states / '6.state')}}
     with pytest.raises(CheckpointError, match=r'path.resume_state: .*6.state .*truncated'):

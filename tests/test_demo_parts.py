@@ -6,12 +6,13 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from helpers import REPO, write_images
 
 from basicsr.archs.rrdbnet_arch import RRDBNet
 
 from sdakd_basicsr.data.demo_images import HELD_OUT_IMAGES, prepare_demo_data
 from sdakd_basicsr.metrics import cost, images, quality, reporting
+
+from tests.helpers import REPO, write_images
 
 
 def test_demo_data_has_meta_info_lr_pairs_and_disjoint_held_out_images(tmp_path):

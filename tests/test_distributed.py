@@ -9,7 +9,8 @@ from os import path as osp
 
 import pytest
 import torch
-from helpers import REPO, tiny_options, write_images, write_options
+
+from tests.helpers import REPO, tiny_options, write_images, write_options
 
 
 def free_port():

@@ -6,10 +6,11 @@ import os
 
 import pytest
 import torch
-from helpers import build_model_from, checkpointed_stage1, run_train, tiny_options
 
 from sdakd_basicsr.models import checkpoints
 from sdakd_basicsr.models.sdakd_model import SDAKDModel
+
+from tests.helpers import build_model_from, checkpointed_stage1, run_train, tiny_options
 
 
 def test_a_full_disk_leaves_the_previous_checkpoint_intact(tmp_path, monkeypatch):

@@ -3,7 +3,8 @@ import os
 
 import pytest
 import torch
-from helpers import DELETE, TEACHER_G_FILE, build_model_from, run_train, tiny_options
+
+from tests.helpers import DELETE, TEACHER_G_FILE, build_model_from, run_train, tiny_options
 
 NO_PREV = {'path.pretrain_network_g': None, 'path.pretrain_network_d': None, 'path.pretrain_network_adapters': None}
 

@@ -4,12 +4,13 @@ from os import path as osp
 import numpy as np
 import pytest
 import torch
-from helpers import write_images, write_options
 
 from basicsr.archs.rrdbnet_arch import RRDBNet
 
 from sdakd_basicsr.metrics import perceptual as pm
 from sdakd_basicsr.tools.evaluate import main, make_pair, tiled
+
+from tests.helpers import write_images, write_options
 
 
 def tiny(path, feat, grow, seed):

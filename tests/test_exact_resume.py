@@ -6,9 +6,10 @@ import os
 
 import pytest
 import torch
-from helpers import run_train, tiny_options
 
 from sdakd_basicsr.models.sdakd_model import SDAKDModel
+
+from tests.helpers import run_train, tiny_options
 
 NO_PREV = {'path.pretrain_network_g': None, 'path.pretrain_network_d': None, 'path.pretrain_network_adapters': None}
 
@@ -80,7 +81,7 @@ def test_kill_9_at_any_moment_then_auto_resume_equals_the_uninterrupted_run(work
     import sys
     import time
 
-    from helpers import REPO, write_options
+    from tests.helpers import REPO, write_options
     run_train(stage3('straight'))
     path = write_options(stage3('killed'), 'options/_killed.yml')
     env = dict(os.environ, PYTHONPATH=REPO, OMP_NUM_THREADS=str(torch.get_num_threads()))  # same numerics

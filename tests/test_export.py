@@ -3,7 +3,8 @@ import importlib.util
 
 import pytest
 import torch
-from helpers import STUDENT_G, build, write_options
+
+from tests.helpers import STUDENT_G, build, write_options
 
 pytestmark = pytest.mark.skipif(importlib.util.find_spec('onnxruntime') is None, reason='onnxruntime not installed')
 

@@ -6,9 +6,10 @@ from os import path as osp
 import pytest
 import torch
 import yaml
-from helpers import REPO, build_model_from, run_train, write_images
 
 from sdakd_basicsr.archs.gcfsr_arch import GCFSR, GCFSR_blind
+
+from tests.helpers import REPO, build_model_from, run_train, write_images
 
 T_NARROW, S_NARROW, STYLE = 1 / 16, 1 / 32, 32  # teacher 32 channels, student 16, style size 32
 TEACHER_FILES = {'gcfsr': ('experiments/pretrained_models/gcfsr-1024.pth', GCFSR, 'params_ema'),

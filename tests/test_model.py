@@ -3,7 +3,8 @@ import copy
 
 import pytest
 import torch
-from helpers import DELETE, TEACHER_D_FILE, TEACHER_G_FILE, build, build_model_from, tiny_options, train_batch
+
+from tests.helpers import DELETE, TEACHER_D_FILE, TEACHER_G_FILE, build, build_model_from, tiny_options, train_batch
 
 NO_PREV = {'path.pretrain_network_g': None, 'path.pretrain_network_d': None, 'path.pretrain_network_adapters': None}
 
@@ -127,7 +128,7 @@ def test_losses_fall_on_a_fixed_batch(workdir):
 
 
 def test_trained_student_loads_strictly_into_a_plain_rrdbnet(workdir):
-    from helpers import STUDENT_G
+    from tests.helpers import STUDENT_G
     opt = stage_opts(2)
     model = build_model_from(opt)
     run_iters(model, opt, 1)
@@ -156,7 +157,7 @@ def test_stage0_warms_up_only_the_teacher_discriminator(workdir):
 
 
 def test_init_student_from_teacher_at_full_width_copies_the_teacher(workdir):
-    from helpers import TEACHER_G
+    from tests.helpers import TEACHER_G
     opt = stage_opts(1, **{'sdakd.init_student_from_teacher': True, 'network_g': dict(TEACHER_G)})
     model = build_model_from(opt)
     model.feed_data(train_batch(opt))

@@ -7,9 +7,10 @@ import os
 
 import pytest
 import yaml
-from helpers import REPO, STUDENT_G, TEACHER_G, TEACHER_G_FILE, shrink, tiny_options, write_options
 
 from sdakd_basicsr.distill.preflight import check_options, read_options
+
+from tests.helpers import REPO, STUDENT_G, TEACHER_G, TEACHER_G_FILE, shrink, tiny_options, write_options
 
 # Places where a mutation is legitimately valid, with the reason (kept short and explicit).
 FREE_NAMES = {('val', 'metrics'): 'metric names are the user\'s labels'}
@@ -82,6 +83,13 @@ def mutations(opt: dict):
         elif isinstance(value, (int, float)) and key not in ANY_NUMBER:
             yield f'{".".join(path)}: {value} -> -7', key, mutate(lambda node: node.__setitem__(key, -7))
             yield f'{".".join(path)}: {value} -> "abc"', key, mutate(lambda node: node.__setitem__(key, 'abc'))
+        elif isinstance(value, list) and value and not isinstance(value[0], (list, dict)):
+            # a scalar where a list is meant (`taps: body.5`): never silently read as something else
+            yield f'{".".join(map(str, path))}: {value} -> {value[0]!r}', key, mutate(
+                lambda node: node.__setitem__(key, value[0]))
+        elif isinstance(value, dict) and value and path not in FREE_NAMES:
+            yield f'{".".join(map(str, path))}: a mapping -> "abc"', key, mutate(
+                lambda node: node.__setitem__(key, 'abc'))
 
 
 def _touch_previous_stages(opt: dict) -> None:

@@ -6,12 +6,14 @@ from os import path as osp
 
 import pytest
 import torch
-from helpers import REPO, STUDENT_G, TEACHER_G, build
 
 from sdakd_basicsr.archs.generator_call import FAMILIES, PLAIN, family_of, rrdbnet_default_taps
-from sdakd_basicsr.distill.schema import DOCUMENTED_BLOCKS, SDAKDBlock, TrainBlock, options_markdown, parse_block
+from sdakd_basicsr.distill.schema import DOCUMENTED_BLOCKS, SDAKDBlock, TrainBlock, parse_block
+from sdakd_basicsr.distill.schema_doc import options_markdown
 from sdakd_basicsr.models import checkpoints
 from sdakd_basicsr.tools import options_doc
+
+from tests.helpers import REPO, STUDENT_G, TEACHER_G, build
 
 
 # ------------------------------------------------------------------ schema
@@ -49,6 +51,8 @@ def test_absent_keys_take_the_schema_defaults_and_list_defaults_are_not_shared()
     ({'stage': 2, 'channels_last': 'false'}, 'sdakd.channels_last must be true or false'),
     ({'stage': '2'}, 'sdakd.stage must be a whole number'),
     ({'stage': 2, 'taps': [1]}, r'sdakd.taps\[0\] must be a string'),
+    ({'stage': 2, 'taps': 'body.5'}, r"sdakd.taps must be a list, e.g. `taps: \[body.5\]` for one item, got 'body.5'"),
+    ({'stage': 2, 'adversarial': 'student'}, r'sdakd.adversarial must be a list'),
     ({'stage': 2, 'teacher_g': {'path': 'x.pth'}}, 'sdakd.teacher_g.network is required'),
 ])
 def test_bad_sdakd_values_name_the_key(values, match):

@@ -8,9 +8,10 @@ from os import path as osp
 
 import pytest
 import torch
-from helpers import REPO, STUDENT_G, build, checkpointed_stage1, run_train, tiny_options, write_options
 
 from sdakd_basicsr.models.sdakd_model import SDAKDModel
+
+from tests.helpers import REPO, STUDENT_G, build, checkpointed_stage1, run_train, tiny_options, write_options
 
 
 def sha(path):

@@ -6,9 +6,10 @@ import sys
 
 import pytest
 import torch
-from helpers import run_train, tiny_options
 
 from sdakd_basicsr.distill.preflight import ExperimentLock, check_device, read_options
+
+from tests.helpers import run_train, tiny_options
 
 
 def test_a_bad_option_without_auto_resume_archives_nothing(workdir):
@@ -22,7 +23,7 @@ def test_a_bad_option_without_auto_resume_archives_nothing(workdir):
 
 
 def test_force_yml_is_applied_as_basicsr_applies_it(workdir):
-    from helpers import write_options
+    from tests.helpers import write_options
     path = write_options(tiny_options(2), 'options/_x.yml')
     opt = read_options(['-opt', path, '--force_yml', 'train:optim_g:lr=0.00005', 'sdakd:amp=~', '--auto_resume'])
     assert opt['train']['optim_g']['lr'] == 5e-5 and opt['sdakd']['amp'] is None

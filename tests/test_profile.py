@@ -31,9 +31,9 @@ def test_unet_discriminator_macs_match_the_reference_table(feat, macs):
 
 
 def test_profile_command_reports_costs_and_ratios(workdir, capsys):
-    from helpers import tiny_options, write_options
-
     from sdakd_basicsr.tools.profile import main
+
+    from tests.helpers import tiny_options, write_options
     path = write_options(tiny_options(3), 'options/tiny_stage3.yml')
     main(['-opt', path, '--size', '16', '--d-size', '32', '--repeats', '2', '--discriminators', '--device', 'cpu'])
     out = capsys.readouterr().out

@@ -7,10 +7,11 @@ import os
 import pytest
 import torch
 import yaml
-from helpers import STUDENT_G, TEACHER_G, build
 
 from sdakd_basicsr.deploy.ncnn import convert
 from sdakd_basicsr.tools.release import main
+
+from tests.helpers import STUDENT_G, TEACHER_G, build
 
 
 @pytest.fixture

@@ -12,9 +12,10 @@ from os import path as osp
 import pytest
 import torch
 import yaml
-from helpers import REPO, STUDENT_G, build, write_images
 
 import sdakd_torchvision_alias as alias
+
+from tests.helpers import REPO, STUDENT_G, build, write_images
 
 CHECK = "import sys; import basicsr; print('plugin' if 'sdakd_basicsr' in sys.modules else 'standalone')"
 

@@ -8,10 +8,11 @@ import cv2
 import numpy as np
 import pytest
 import yaml
-from helpers import REPO, STUDENT_G, TAPS, TEACHER_G, build, write_images
 
 from sdakd_basicsr.recipes import demo
 from sdakd_basicsr.recipes import study as st
+
+from tests.helpers import REPO, STUDENT_G, TAPS, TEACHER_G, build, write_images
 
 
 def demo_stages():

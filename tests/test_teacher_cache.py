@@ -7,13 +7,15 @@ from os import path as osp
 import cv2
 import pytest
 import torch
-from helpers import TAPS, TEACHER_G, TEACHER_G_FILE, build, run_train, tiny_options, write_images
 
 from basicsr.data import build_dataset
 
-from sdakd_basicsr.data.teacher_cache import build_from_options, crop_and_flip, lq_images_of
-from sdakd_basicsr.distill.taps import FeatureTaps
+from sdakd_basicsr.archs.taps import FeatureTaps
+from sdakd_basicsr.data.teacher_cache import crop_and_flip, lq_images_of
+from sdakd_basicsr.distill.teacher_cache_builder import build_from_options
 from sdakd_basicsr.models.teacher_side import TeacherSide
+
+from tests.helpers import TAPS, TEACHER_G, TEACHER_G_FILE, build, run_train, tiny_options, write_images
 
 
 def paired_data(root, n=3, size=64):
@@ -130,7 +132,7 @@ def test_training_with_the_cache_never_runs_the_teacher(workdir, monkeypatch):
     ({'high_order_degradation': True}, 'high_order_degradation'),
 ])
 def test_a_cache_for_other_settings_is_refused_before_training(workdir, change, match):
-    from helpers import build_model_from
+    from tests.helpers import build_model_from
     paired_data(workdir)
     opt = cached_options(stage=2)
     opt['path'].update(pretrain_network_g=None, pretrain_network_d=None, pretrain_network_adapters=None)

@@ -3,7 +3,8 @@ import sys
 
 import pytest
 import yaml
-from helpers import REPO
+
+from tests.helpers import REPO
 
 sys.path.insert(0, os.path.join(REPO, 'scripts'))
 from make_width_options import main, make_width_options  # noqa: E402

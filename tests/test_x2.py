@@ -6,10 +6,11 @@ from os import path as osp
 
 import torch
 import yaml
-from helpers import REPO, STUDENT_G, TAPS, TEACHER_G, run_train, shrink
 
 from basicsr.archs.discriminator_arch import UNetDiscriminatorSN
 from basicsr.archs.rrdbnet_arch import RRDBNet
+
+from tests.helpers import REPO, STUDENT_G, TAPS, TEACHER_G, run_train, shrink
 
 
 def x2_options(stage, **extra):

@@ -22,7 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from ..archs.generator_call import family_of
-from ..distill.taps import FeatureTaps
+from ..archs.taps import FeatureTaps
 
 CACHE_VERSION = 1
 
@@ -38,7 +38,7 @@ def build_teacher_cache(teacher: nn.Module, taps: Sequence[str], lq_images: Dict
                         meta: dict, dtype: torch.dtype = torch.float16,
                         log: Callable[[str], None] = print) -> int:
     """Run ``teacher`` once on every LR image (name -> 1x3xhxw in [0, 1]); write the cache; return its bytes."""
-    from ..models.checkpoints import atomic_save
+    from ..checkpoints import atomic_save
     device = next(teacher.parameters()).device
     recorder = FeatureTaps(teacher, list(taps), owner='teacher generator')
     family = family_of(teacher)
@@ -125,25 +125,3 @@ def lq_images_of(dataset_opt: dict) -> Dict[str, Tensor]:
         rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
         images[osp.basename(path)] = torch.from_numpy(rgb).permute(2, 0, 1)[None].float() / 255.
     return images
-
-
-def build_from_options(opt: dict, device: str = 'cpu', log: Callable[[str], None] = print) -> str:
-    """Build ``datasets.train.teacher_cache`` for an SDAKD option dict (its teacher, taps and LR images)."""
-    from ..distill.options import parse_sdakd_options
-    from ..models.checkpoints import load_generator
-    dataset_opt = (opt.get('datasets') or {}).get('train') or {}
-    path = dataset_opt.get('teacher_cache')
-    if not path:
-        raise KeyError('datasets.train.teacher_cache: set the file to write (e.g. datasets/<name>/teacher_cache.pt)')
-    sd = parse_sdakd_options(opt)
-    if sd.teacher_g is None:
-        raise KeyError('sdakd.teacher_g: a teacher cache needs the teacher generator')
-    teacher = load_generator(sd.teacher_g['network'], sd.teacher_g['path'], sd.teacher_g['param_key'], device,
-                             'sdakd.teacher_g.path')
-    net = sd.teacher_g['network']
-    taps = sd.taps or list(sd.block.taps or family_of(net).taps_for(net))  # stages without FMD: the default taps
-    images = lq_images_of(dataset_opt)
-    log(f'teacher cache: {len(images)} LR images, taps {taps} -> {path}')
-    size = build_teacher_cache(teacher, taps, images, path, cache_meta(sd.teacher_g, taps), log=log)
-    log(f'teacher cache: wrote {path} ({size / 2**20:.0f} MiB)')
-    return path

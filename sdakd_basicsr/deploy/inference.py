@@ -17,7 +17,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from ..archs.generator_call import build_generator, family_of, rrdbnet_input_multiple, spec_from_state
-from ..models.checkpoints import read_checkpoint
+from ..checkpoints import read_checkpoint
 
 
 def checkpoint_file(model: str) -> str:

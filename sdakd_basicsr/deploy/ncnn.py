@@ -439,7 +439,7 @@ def convert_to_checkpoint(param: str, bin_path: str, out: str) -> Tuple[dict, in
     """Read an ncnn RRDBNet or SRVGGNetCompact and save it as a BasicSR checkpoint (``params_ema``); returns
     (the constructor arguments, type included; the number of parameters)."""
     from ..archs.generator_call import build_generator
-    from ..models.checkpoints import save_networks
+    from ..checkpoints import save_networks
     state, config = convert(param, bin_path)
     spec = dict(config) if 'type' in config else dict(type='RRDBNet', **config)
     net = build_generator(spec)

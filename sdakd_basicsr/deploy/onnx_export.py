@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from ..archs.generator_call import family_of, rrdbnet_input_multiple
-from ..models.checkpoints import EMA_FIRST, load_generator
+from ..checkpoints import EMA_FIRST, load_generator
 
 
 def student_from_options(opt: dict, checkpoint: Optional[str] = None, param_key: Optional[str] = None) -> nn.Module:

@@ -14,11 +14,11 @@ from os import path as osp
 from typing import Callable, Dict, List, Optional
 
 import torch
-import yaml
 
 from ..archs.generator_call import family_of
+from ..checkpoints import EMA_FIRST, atomic_save, load_generator, network_state
+from ..distill.option_file import read_option_file
 from ..metrics import cost
-from ..models.checkpoints import EMA_FIRST, atomic_save, load_generator, network_state
 from .onnx_export import check_parity, default_image, export_onnx
 
 
@@ -52,8 +52,7 @@ def stage_chain(opt: dict, root: str = '.') -> List[dict]:
         copies = sorted(glob.glob(osp.join(folder, '*.yml')))
         if not copies:
             break
-        with open(copies[-1], encoding='utf-8') as f:
-            current = yaml.safe_load(f)
+        current = read_option_file(copies[-1])
         chain.append(current)
     return chain[::-1]
 

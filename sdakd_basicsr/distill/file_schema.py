@@ -236,7 +236,13 @@ def _check_signature(obj, kwargs: Dict[str, Any], where: str, skip: Iterable[str
 def _same_kind(value: Any, default: Any, where: str) -> None:
     if value is None or default is None or default is inspect.Parameter.empty:
         return
-    if isinstance(default, bool):
+    if isinstance(default, (list, tuple)):  # `betas: 0.9` where `betas: [0.9, 0.99]` is meant
+        if not isinstance(value, (list, tuple)):
+            raise OptionError(f'{where} must be a list such as {list(default)}, got {value!r}')
+    elif isinstance(default, dict):
+        if not isinstance(value, dict):
+            raise OptionError(f'{where} must be a mapping, got {value!r}')
+    elif isinstance(default, bool):
         if not isinstance(value, bool):
             raise OptionError(f'{where} must be true or false, got {value!r}')
     elif isinstance(default, (int, float)):
@@ -407,6 +413,10 @@ def _check_scheduler(spec: Any, where: str) -> None:
     cls = getattr(basicsr_schedulers, 'MultiStepRestartLR' if name == 'MultiStepLR' else name, None) or getattr(
         torch.optim.lr_scheduler, name)
     _check_signature(cls, {k: v for k, v in spec.items() if k != 'type'}, where, skip=('optimizer',))
+    for key in ('milestones', 'periods', 'restart_weights', 'restarts'):  # lists without a default to compare with
+        if spec.get(key) is not None and not isinstance(spec[key], (list, tuple)):
+            raise OptionError(f'{where}.{key} must be a list of iterations such as [100000, 200000], '
+                              f'got {spec[key]!r}')
     for i, m in enumerate(spec.get('milestones') or []):
         _number(m, f'{where}.milestones[{i}]', 0)
     if 'gamma' in spec:
@@ -471,9 +481,15 @@ def check_datasets(opt: dict) -> None:
                 check_unknown_keys(where, own, read)
         parse_block(LoaderKeys, {k: v for k, v in spec.items() if k in LOADER_KEYS}, where)  # after the typo check
         _check_io_backend(spec.get('io_backend'), f'{where}.io_backend')
+        if phase == 'train' and isinstance(opt.get('scale'), int):
+            check_crop_geometry(spec, where, opt['scale'], opt.get('gt_size'))
+        _check_constructor_keys(cls, spec, where, phase, opt.get('scale'))
         names = check_data_files(spec, where, phase == 'train')
         if phase == 'train' and names is not None and isinstance(opt.get('scale'), int):
             check_data_sizes(spec, names, where, opt['scale'], opt.get('gt_size'))
+            checks = (opt.get('sdakd') or {}).get('data') or {}
+            if isinstance(checks, dict) and checks.get('verify_images') == 'all':
+                decode_all_images(spec, names, where, float(checks.get('verify_time_limit_s', 900) or 0))
         if phase == 'train' and opt.get('is_train', True):
             for key in ('batch_size_per_gpu', 'num_worker_per_gpu'):
                 if key not in spec:
@@ -481,6 +497,32 @@ def check_datasets(opt: dict) -> None:
         for key, value in spec.items():
             if key.startswith('dataroot') and value is not None and not isinstance(value, (str, list)):
                 raise OptionError(f'{where}.{key} must be a folder path, got {value!r}')
+
+
+def check_crop_geometry(spec: dict, where: str, scale: int, top_gt_size: Optional[int]) -> None:
+    """Every GT crop and pad is a whole multiple of the scale (else the LR crop is rounded and the pair no longer
+    lines up: BasicSR fails in iteration 1), and the crop fits in the pad."""
+    sizes = [(f'{where}.{key}', spec.get(key)) for key in ('gt_size', 'crop_pad_size')] + [('gt_size', top_gt_size)]
+    for key, size in sizes:
+        if isinstance(size, int) and not isinstance(size, bool) and size % scale:
+            raise OptionError(f'{key} is {size}, not a multiple of the scale {scale}: the LR crop would be '
+                              f'{size / scale:g} pixels; use {size - size % scale} or {size - size % scale + scale}')
+
+
+def _check_constructor_keys(cls, spec: dict, where: str, phase: str, scale: Any) -> None:
+    """basicsr's own dataset classes, constructed once with these options: a key they need and do not get
+    (``meta_info`` for RealESRGANDataset on the disk backend, ...) is named here instead of as a bare KeyError
+    when the loader starts. Only construction (file lists), no image is read; our own classes check themselves."""
+    if not cls.__module__.startswith('basicsr.'):
+        return
+    try:
+        cls(dict(spec, phase=phase.split('_')[0], scale=scale))
+    except KeyError as err:
+        key = err.args[0] if err.args else '?'
+        raise OptionError(f'{where}.{key} is required by {cls.__name__} with these settings (io_backend '
+                          f'{(spec.get("io_backend") or {}).get("type", "disk")}); see docs/training.md') from None
+    except Exception:  # noqa: BLE001  (folders, files and sizes are checked by the checks that name them)
+        return
 
 
 IO_BACKENDS = {'disk': set(), 'lmdb': {'db_paths', 'client_keys', 'readonly', 'lock', 'readahead'},
@@ -533,9 +575,11 @@ def check_data_files(spec: dict, where: str, training: bool) -> Optional[List[st
         return None
     if names is None:
         files = [f for f in os.listdir(spec['dataroot_gt']) if not f.startswith('.')]
-        if training and not files:
-            raise OptionError(f'{where}.dataroot_gt: {spec["dataroot_gt"]} is empty')
         names = sorted(f for f in files if f.lower().endswith(IMAGE_SUFFIXES))
+        if training and not names:
+            what = 'is empty' if not files else f'holds no images ({len(files)} other entries, e.g. {sorted(files)[0]})'
+            raise OptionError(f'{where}.dataroot_gt: {spec["dataroot_gt"]} {what}; images: '
+                              f'{", ".join(IMAGE_SUFFIXES)}')
     return names
 
 
@@ -589,6 +633,40 @@ def check_data_sizes(spec: dict, names: List[str], where: str, scale: int, gt_si
                                   f'top-level scale {scale}')
 
 
+def decode_all_images(spec: dict, names: List[str], where: str, time_limit_s: float,
+                      log=lambda msg: print(msg, flush=True)) -> int:
+    """``sdakd.data.verify_images: all``: decode every training image (GT and, paired, LR) fully, so that a file
+    whose header is fine but whose body is truncated or corrupt is named now; progress every 5 s; stops after
+    ``time_limit_s`` (0: no limit) saying how many were checked. Returns the number of images decoded."""
+    import time
+    from os import path as osp
+
+    from PIL import Image
+    root, lq_root = spec['dataroot_gt'], spec.get('dataroot_lq')
+    tmpl = spec.get('filename_tmpl', '{}')
+    files = [osp.join(root, n) for n in names]
+    if isinstance(lq_root, str):
+        files += [osp.join(lq_root, tmpl.format(osp.splitext(n)[0]) + osp.splitext(n)[1]) for n in names]
+    start = last = time.time()
+    for i, path in enumerate(files, 1):
+        try:
+            with Image.open(path) as img:
+                img.load()  # the whole body: a truncated JPEG/PNG raises here
+        except Exception as err:  # noqa: BLE001 (any decoder error: not a usable image)
+            raise OptionError(f'{where}: {path} cannot be decoded ({str(err).splitlines()[0][:120]}); replace or '
+                              'remove it (sdakd.data.verify_images: all)') from None
+        now = time.time()
+        if now - last >= 5:
+            log(f'verify_images: {i}/{len(files)} images decoded ({now - start:.0f} s)')
+            last = now
+        if time_limit_s and now - start > time_limit_s and i < len(files):
+            log(f'verify_images: time limit {time_limit_s:g} s reached after {i} of {len(files)} images; the rest '
+                'are checked when first drawn (raise sdakd.data.verify_time_limit_s to check all)')
+            return i
+    log(f'verify_images: all {len(files)} training images decode ({time.time() - start:.1f} s)')
+    return len(files)
+
+
 def check_metrics(opt: dict) -> None:
     from basicsr.utils.registry import METRIC_REGISTRY
     metrics = (opt.get('val') or {}).get('metrics') or {}
@@ -608,11 +686,29 @@ def check_metrics(opt: dict) -> None:
 
 
 NETWORK_ROLES = ('network_g', 'network_d', 'network_d_teacher', 'network_adapters')  # what SDAKDModel builds
+# top-level keys whose value is a mapping (every `network_*` key too): checked first, so that no later check meets
+# a string or a list where it reads keys
+MAPPING_BLOCKS = ('datasets', 'path', 'train', 'val', 'logger', 'dist_params', 'sdakd')
+
+
+def check_block_shapes(opt: dict) -> None:
+    """A scalar or a list where a mapping block is meant (`datasets: abc`) is named with the expected form."""
+    for key, value in opt.items():
+        if (key in MAPPING_BLOCKS or key.startswith('network_')) and value is not None and not isinstance(value, dict):
+            raise OptionError(f'{key} must be a mapping (indented `key: value` lines under `{key}:`), got {value!r}')
+    for name, dataset in (opt.get('datasets') or {}).items():
+        if not isinstance(dataset, dict):
+            raise OptionError(f'datasets.{name} must be a mapping (name, type, dataroot_gt, ...), got {dataset!r}')
+    for name, block in (opt.get('train') or {}).items():
+        if (name.endswith('_opt') or name.startswith('optim_') or name == 'scheduler') and block is not None \
+                and not isinstance(block, dict):
+            raise OptionError(f'train.{name} must be a mapping (type: ..., ...), got {block!r}')
 
 
 def check_option_file(opt: dict) -> None:
     """Every block outside ``sdakd:``/``train:``'s own schema (see the module docstring)."""
     check_unknown_keys('', [k for k in opt if k not in TOP_LEVEL], TOP_LEVEL | set(NETWORK_ROLES))
+    check_block_shapes(opt)
     if not isinstance(opt.get('network_g'), dict):
         raise OptionError('network_g is required: the student generator (e.g. {type: RRDBNet, num_feat: 32, ...})')
     parse_block(TopLevel, {k: opt[k] for k in TopLevel.__dataclass_fields__ if k in opt}, '(top level)')
@@ -643,7 +739,8 @@ def check_option_file(opt: dict) -> None:
         raise OptionError('datasets.train is required for training (the training set)')
     check_training_blocks(opt)
     check_metrics(opt)
-    teacher = ((opt.get('sdakd') or {}).get('teacher_g') or {}).get('network')
+    teacher_g = (opt.get('sdakd') or {}).get('teacher_g')  # its own shape: the sdakd schema names it
+    teacher = teacher_g.get('network') if isinstance(teacher_g, dict) else None
     if isinstance(teacher, dict):
         check_networks({'network_teacher_g': teacher, 'scale': opt.get('scale')}, 'sdakd.teacher_g.network')
 

@@ -12,6 +12,8 @@ import socket
 from os import path as osp
 from typing import List, Optional, Sequence
 
+from .option_file import read_option_file
+
 CPU_FLAGS = '--force_yml num_gpu=0 datasets:train:prefetch_mode=~ datasets:train:pin_memory=false'
 
 
@@ -30,54 +32,12 @@ def _forced(argv: Sequence[str]) -> List[str]:
     return entries
 
 
-def _no_duplicates(loader_cls, path: str):
-    """BasicSR's YAML loader, except that a key given twice in one mapping is an error (YAML keeps the last,
-    silently), naming both lines."""
-    import yaml
-
-    class Loader(loader_cls):
-        pass
-
-    def construct_mapping(loader, node):
-        seen = {}
-        for key_node, _ in node.value:
-            key = loader.construct_object(key_node, deep=True)
-            if key == '<<':
-                continue
-            line = key_node.start_mark.line + 1
-            if key in seen:
-                raise ValueError(f'{path}: line {line}: duplicate key {key!r} (first on line {seen[key]}); YAML '
-                                 'would silently keep only the last one: delete one of them')
-            seen[key] = line
-        from collections import OrderedDict
-        return OrderedDict(loader.construct_pairs(node))
-
-    Loader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping)
-    return Loader
-
-
 def read_options(argv: Sequence[str]) -> Optional[dict]:
     """The option dict of ``-opt`` with ``--force_yml`` applied, as basicsr's parse_options builds it."""
-    import yaml
-
-    from basicsr.utils.options import _postprocess_yml_value, ordered_yaml
     path = _arg(argv, '-opt')
     if path is None or not osp.isfile(path):
         return None  # basicsr reports it
-    with open(path, encoding='utf-8') as f:
-        opt = yaml.load(f, Loader=_no_duplicates(ordered_yaml()[0], path))
-    if not isinstance(opt, dict):
-        raise ValueError(f'{path}: not an option file (YAML mapping expected, got {type(opt).__name__})')
-    for entry in _forced(argv):
-        keys, value = (part.strip() for part in entry.split('=', 1))
-        node = opt
-        *parents, leaf = keys.split(':')
-        for key in parents:
-            if not isinstance(node, dict) or key not in node:
-                raise KeyError(f'--force_yml {entry}: {keys.rsplit(":", 1)[0]} is not in {path}')
-            node = node[key]
-        node[leaf] = _postprocess_yml_value(value)
-    return opt
+    return read_option_file(path, _forced(argv))
 
 
 def check_device(opt: dict, where: str) -> None:
@@ -89,7 +49,8 @@ def check_device(opt: dict, where: str) -> None:
     num_gpu = opt.get('num_gpu', 'auto')
     if num_gpu != 'auto' and isinstance(num_gpu, int) and num_gpu > 0:
         problems.append(f'num_gpu: {num_gpu}')
-    for name, dataset in (opt.get('datasets') or {}).items():
+    datasets = opt.get('datasets')
+    for name, dataset in (datasets.items() if isinstance(datasets, dict) else ()):  # its shape: the schema's job
         if isinstance(dataset, dict) and dataset.get('prefetch_mode') == 'cuda':
             problems.append(f'datasets.{name}.prefetch_mode: cuda')
     if problems:
@@ -110,6 +71,8 @@ def _check_model_type(model_type) -> None:
 def check_options(opt: dict, where: str, root_path: str) -> None:
     """Every check of an option dict (``where``: its file, put in front of every message)."""
     try:
+        from .file_schema import check_block_shapes
+        check_block_shapes(opt)  # before any check reads keys of a block
         check_device(opt, where)
         if 'model_type' not in opt:  # a misspelt model_type: name the misspelling, not the missing key
             from .file_schema import TOP_LEVEL, check_unknown_keys

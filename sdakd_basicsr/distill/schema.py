@@ -31,6 +31,16 @@ class TeacherGenerator:
 
 
 @dataclass
+class DataChecks:
+    """``sdakd.data``: how thoroughly the training images are checked at start-up."""
+    verify_images: str = option('headers', choices=('headers', 'all'), help='headers: read the size of up to 64 '
+                                'training images (fast); all: decode every training image fully, so a truncated '
+                                'or corrupt file is named before iteration 1 (progress printed)')
+    verify_time_limit_s: float = option(900.0, minimum=0, help='verify_images all: stop decoding after this many '
+                                        'seconds (the rest are checked when first drawn); 0 = no limit')
+
+
+@dataclass
 class SDAKDBlock:
     """``sdakd:`` — what the stage does."""
     stage: int = option(required=True, help='1 (supervised warm-up), 2 (student-D assisted distillation), 3 (full '
@@ -70,6 +80,8 @@ class SDAKDBlock:
                                   'diagnostic; costs one extra backward pass through each discriminator')
     init_student_from_teacher: bool = option(False, help='RRDBNet: initialise G_S from G_T by channel selection '
                                              'on the first training batch (an extension beyond the paper)')
+    data: Optional[DataChecks] = option(None, help='start-up checks of the training images (keys below; ~ = '
+                                        'defaults)')
 
 
 LOSS_KEYS = ('pixel_opt', 'perceptual_opt', 'gan_opt', 'gan_teacher_opt', 'fmd_opt', 'kd_opt', 'd_distill_opt')
@@ -166,10 +178,9 @@ def check_value(value: Any, tp, where: str) -> Any:
             raise ValueError(f'{where} must be a mapping, got {value!r}')
     elif typing.get_origin(tp) is list:
         item = typing.get_args(tp)[0]
-        if isinstance(value, str):
-            value = [value]  # `adversarial: student` reads as [student]
-        if not isinstance(value, (list, tuple)):
-            raise ValueError(f'{where} must be a list, got {value!r}')
+        if not isinstance(value, (list, tuple)):  # `taps: body.5` is not silently read as [body.5]
+            raise ValueError(f'{where} must be a list, e.g. `{where.rsplit(".", 1)[-1]}: [{value}]` for one item, '
+                             f'got {value!r}')
         return [check_value(v, item, f'{where}[{i}]') for i, v in enumerate(value)]
     return value
 
@@ -211,53 +222,12 @@ def _same_list(value, choice) -> bool:
 
 
 # ------------------------------------------------------------------------------------------ documentation
-DOCUMENTED_BLOCKS = (('sdakd', SDAKDBlock), ('sdakd.teacher_g', TeacherGenerator), ('train', TrainBlock),
+
+
+DOCUMENTED_BLOCKS = (('sdakd', SDAKDBlock), ('sdakd.teacher_g', TeacherGenerator), ('sdakd.data', DataChecks),
+                     ('train', TrainBlock),
                      ('(top level)', DataKeys))
 
 
-def _default_text(f: dataclasses.Field) -> str:
-    if f.metadata['required']:
-        return 'required'
-    value = f.default_factory() if f.default_factory is not MISSING else f.default
-    if value is None:
-        return '~'
-    if isinstance(value, bool):
-        return str(value).lower()
-    return str(value)
-
-
-def options_markdown() -> str:
-    """The option reference (docs/options.md), generated from the schema."""
-    lines = ['# Option reference', '',
-             'Generated from `sdakd_basicsr/distill/schema.py` by `python -m sdakd_basicsr.tools.options_doc '
-             '--write`; do not edit by hand. Unknown keys in these blocks are errors; `~` is YAML null.',
-             '',
-             'Beyond these tables, the pre-flight (`distill/file_schema.py`) checks `network_*` blocks (and '
-             '`sdakd.teacher_g.network`), the `*_opt` losses, optimizers, the scheduler and `val.metrics` against '
-             'the constructor or function they are passed to (unknown arguments, values of another kind than the '
-             "default, weights >= 0, the optimizer's own argument checks); Real-ESRGAN's top-level degradation "
-             'keys (probabilities in [0, 1], [low, high] ranges, 3-way choices summing to 1); `path` keys against '
-             'the networks in the file; data folders, meta-info entries, a sample of image headers, crop and '
-             'batch sizes and the LR/GT scale; and duplicate YAML keys. Datasets of other classes: the keys their '
-             'source reads.', '']
-    from . import file_schema as fs  # BasicSR's own blocks, checked by the same machinery
-    blocks = DOCUMENTED_BLOCKS + (('(top level, BasicSR)', fs.TopLevel), ('logger', fs.LoggerBlock),
-                                  ('logger.wandb', fs.WandbBlock), ('val', fs.ValBlock),
-                                  ('dist_params', fs.DistParams), ('datasets.<phase> (every dataset)', fs.LoaderKeys),
-                                  ('datasets.<phase> (PairedImageDataset and subclasses)', fs.PairedKeys),
-                                  ('datasets.<phase> (RealESRGANDataset and subclasses)', fs.SynthesisKeys))
-    for where, cls in blocks:
-        lines += [f'## `{where}`', '', (cls.__doc__ or '').strip(), '', '| key | default | meaning |', '|---|---|---|']
-        for f in dataclasses.fields(cls):
-            meaning = f.metadata['help']
-            if f.metadata['choices'] is not None:
-                meaning += f' (one of: {_names(f.metadata["choices"])})'
-            if f.metadata['minimum'] is not None:
-                meaning += f' (>= {f.metadata["minimum"]})'
-            lines.append(f'| `{f.name}` | `{_default_text(f)}` | {meaning} |')
-        lines.append('')
-    return '\n'.join(lines)
-
-
-__all__ = ['SDAKDBlock', 'TeacherGenerator', 'TrainBlock', 'DataKeys', 'LOSS_KEYS', 'OPTIM_KEYS', 'parse_block',
-           'options_markdown', 'option', 'check_value', 'did_you_mean']
+__all__ = ['SDAKDBlock', 'TeacherGenerator', 'DataChecks', 'TrainBlock', 'DataKeys', 'LOSS_KEYS', 'OPTIM_KEYS',
+           'parse_block', 'option', 'check_value', 'did_you_mean']

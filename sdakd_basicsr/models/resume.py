@@ -92,7 +92,7 @@ STATE_KEYS = ('epoch', 'iter', 'optimizers', 'schedulers')  # what basicsr's res
 
 def read_training_state(path: str, what: str = 'path.resume_state') -> dict:
     """A training state, or a ``CheckpointError`` naming the file and what is wrong with it."""
-    from .checkpoints import CheckpointError, read_checkpoint
+    from ..checkpoints import CheckpointError, read_checkpoint
     state = read_checkpoint(path, what)
     missing = [k for k in STATE_KEYS if k not in state]
     if missing:
@@ -101,11 +101,23 @@ def read_training_state(path: str, what: str = 'path.resume_state') -> dict:
     return state
 
 
+# What --auto_resume skipped in this process, and why: printed at once (the run's log file does not exist yet) and
+# written again into the log by the model once BasicSR has opened it (``log_resume_notes``).
+RESUME_NOTES: List[str] = []
+
+
+def log_resume_notes(log: Callable[[str], None]) -> None:
+    """Repeat the notes of ``newest_intact_state`` into the run's log (once)."""
+    for note in RESUME_NOTES:
+        log(note)
+    RESUME_NOTES.clear()
+
+
 def newest_intact_state(state_dir: str, log: Callable[[str], None]) -> Optional[Tuple[str, dict]]:
     """(path, state) of the newest ``<iter>.state`` in ``state_dir`` that loads and whose ``net_*_<iter>.pth``
     in the sibling ``models/`` folder all load; damaged newer ones are skipped with a warning (``log``).
     None when the folder holds no state; a ``CheckpointError`` listing each problem when none is intact."""
-    from .checkpoints import CheckpointError, read_checkpoint
+    from ..checkpoints import CheckpointError, read_checkpoint
     states = []
     for name in glob.glob(osp.join(state_dir, '*.state')):
         try:
@@ -120,10 +132,14 @@ def newest_intact_state(state_dir: str, log: Callable[[str], None]) -> Optional[
                 read_checkpoint(net_file, 'auto_resume')
         except (CheckpointError, OSError) as err:
             problems.append(str(err))
-            log(f'{err} -- skipping iteration {it}, trying the previous training state')
+            note = f'auto_resume: SKIPPED the training state of iteration {it}: {err}'
+            RESUME_NOTES.append(note)
+            log(note)
             continue
         if problems:
-            log(f'auto_resume: resuming from iteration {it} ({path}), the newest intact training state')
+            note = f'auto_resume: resuming from iteration {it} ({path}), the newest intact training state'
+            RESUME_NOTES.append(note)
+            log(note)
         return path, state
     if problems:
         raise CheckpointError('auto_resume: no intact training state in ' + state_dir + ':\n  ' + '\n  '.join(problems))

@@ -20,16 +20,16 @@ from basicsr.utils.dist_util import master_only
 from basicsr.utils.registry import MODEL_REGISTRY
 
 from ..archs.generator_call import bare_model, family_of
+from ..checkpoints import EMA_FIRST, load_into, save_networks, save_training_state
 from ..data.usm_pool import PooledSharpener, pool_with_sharpened
 from ..distill.options import (check_checkpoint_files, check_queue, check_teacher_cache, loss_weight, optimizer_options,
                                parse_sdakd_options)
 from ..distill.stage_policy import Role
 from ..metrics.cost import count_params
 from .adversaries import Adversary, discriminator_logits, output_grad_rms
-from .checkpoints import EMA_FIRST, load_into, save_networks, save_training_state
 from .generator_objective import GeneratorObjective
 from .precision import Precision
-from .resume import finish_resume, restore_state_extras, resume_command, state_extras
+from .resume import finish_resume, log_resume_notes, restore_state_extras, resume_command, state_extras
 from .teacher_side import TeacherSide, build_frozen_teacher
 from .validation import validate
 
@@ -59,6 +59,7 @@ class SDAKDModel(RealESRGANModel):
     # ------------------------------------------------------------------ building
     def init_training_settings(self) -> None:
         logger, sd, policy = get_root_logger(), self.sd, self.sd.policy
+        log_resume_notes(logger.warning)  # what --auto_resume skipped: into the log file, before anything else
         logger.info(policy.describe())
         self.ema_decay = sd.train.ema_decay
         if self.ema_decay > 0:

@@ -10,9 +10,9 @@ from torch import Tensor, nn
 from basicsr.utils import tensor2img
 
 from ..archs.generator_call import GeneratorFamily, bare_model, build_generator, family_of
+from ..archs.taps import FeatureTaps, TapsComplete
+from ..checkpoints import load_into
 from ..distill.channel_init import init_student_from_teacher
-from ..distill.taps import FeatureTaps, TapsComplete
-from .checkpoints import load_into
 from .precision import DTYPES, Precision, run_in_dtype
 
 
@@ -54,9 +54,13 @@ class TeacherSide:
         size mismatch is an error naming the taps."""
         x, cond = self.family.probe_inputs(spec, device)
         noise = self.family.make_noise(self.student, 1, device, seed=0)
+        self.teacher_taps.clear()
+        self.student_taps.clear()
         with torch.no_grad():
             self.family.call(self.teacher, x, cond, noise)
             family_of(self.student).call(self.student, x, cond, noise)
+        self.teacher_taps.check_called_once('teacher generator')
+        self.student_taps.check_called_once('student generator')
         pairs = []
         for t_name, s_name, ft, fs in zip(self.teacher_taps.names, self.student_taps.names,
                                           self.teacher_taps.collect(), self.student_taps.collect()):

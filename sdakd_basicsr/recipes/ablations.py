@@ -1,7 +1,7 @@
 """Baselines and ablations as transforms of a set of SDAKD stage option dicts ({stage: opt}).
 
 The same transforms write the full-scale files (``scripts/make_ablation_options.py`` -> ``options/baselines/``)
-and build the methods of the comparison harness on the demo data (``python -m sdakd_basicsr.compare``).
+and build the methods of the comparison harness on the demo data (``python -m sdakd_basicsr.tools.compare``).
 Every transformed stage gets its own experiment name, and the hand-off paths follow the new names.
 
 | method | what changes |

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from os import path as osp
 from typing import Dict, List
 
+from ..distill.option_file import read_option_file
+
 OPTIONS_DIR = osp.join('options', 'demo')
 
 
@@ -84,8 +86,9 @@ def prepare_data() -> None:
 def ensure_teacher_cache(options_dir: str = OPTIONS_DIR) -> None:  # every demo student shares the cache
     """The teacher's outputs and tapped features on every demo training image, once (stage 3's file names the
     cache, the teacher and the taps; every stage reads the same cache). Rebuilt when missing or stale."""
-    from ..data.teacher_cache import build_from_options, check_cache_matches, load_teacher_cache, lq_paths_of
+    from ..data.teacher_cache import check_cache_matches, load_teacher_cache, lq_paths_of
     from ..distill.options import parse_sdakd_options
+    from ..distill.teacher_cache_builder import build_from_options
     opt = load_stages(options_dir)[3]
     train_set = opt['datasets']['train']
     path = train_set['teacher_cache']
@@ -165,21 +168,17 @@ def other_photo_pairs(folder: str = '', max_side: int = 512) -> list:
 
 def load_stages(options_dir: str = OPTIONS_DIR) -> Dict[int, dict]:
     """The demo's stage files 0-3 as option dicts (a folder without its own stage 0 takes the shared one)."""
-    import yaml
     stages = {}
     for s in range(4):
         path = osp.join(options_dir, f'sdakd_demo_stage{s}.yml')
         if not osp.isfile(path) and s == 0:
             path = osp.join(OPTIONS_DIR, f'sdakd_demo_stage{s}.yml')
-        with open(path, encoding='utf-8') as f:
-            stages[s] = yaml.safe_load(f)
+        stages[s] = read_option_file(path)
     return stages
 
 
 def student_spec(student: str = DEFAULT_STUDENT) -> dict:
-    import yaml
-    with open(stage_file(3, student), encoding='utf-8') as f:
-        return yaml.safe_load(f)['network_g']
+    return read_option_file(stage_file(3, student))['network_g']
 
 
 # What "keeps the teacher's look" means for the demo's final student, on the held-out images (issue 11):

@@ -25,9 +25,9 @@ import yaml
 
 import sdakd_basicsr  # noqa: F401  (compat fixes + registration)
 from sdakd_basicsr.archs.generator_call import REALESRGAN_X4PLUS
+from sdakd_basicsr.checkpoints import load_generator
 from sdakd_basicsr.metrics import perceptual as pm
 from sdakd_basicsr.metrics import quality, reporting
-from sdakd_basicsr.models.checkpoints import load_generator
 from sdakd_basicsr.recipes import demo
 from sdakd_basicsr.recipes.ablations import METHODS, apply_method, rename_runs, stage_iterations
 

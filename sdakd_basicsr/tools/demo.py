@@ -23,8 +23,8 @@ import torch
 
 import sdakd_basicsr  # noqa: F401  (compat fixes + registration)
 from sdakd_basicsr.archs.generator_call import REALESRGAN_X4PLUS
+from sdakd_basicsr.checkpoints import EMA_FIRST, load_generator
 from sdakd_basicsr.metrics import cost, images, quality, reporting
-from sdakd_basicsr.models.checkpoints import EMA_FIRST, load_generator
 from sdakd_basicsr.recipes.demo import (DEFAULT_STUDENT, DEMO_STUDENTS, OPTIONS_DIR, STAGES, TEACHER_FILE,
                                         check_targets, convert_teacher, demo_student, ensure_teacher_cache, experiment,
                                         heldout_pairs, other_photo_pairs, prepare_data, run_option_file, say,

@@ -29,16 +29,16 @@ from typing import Callable, Dict, List, Optional
 
 import numpy as np
 import torch
-import yaml
 from torch import Tensor, nn
 
 import sdakd_basicsr  # noqa: F401  (registration)
 from sdakd_basicsr.archs.generator_call import REALESRGAN_X4PLUS, family_of
+from sdakd_basicsr.checkpoints import EMA_FIRST, load_generator
 from sdakd_basicsr.data.degradation_presets import realesrgan_x4plus_options
+from sdakd_basicsr.distill.option_file import read_option_file
 from sdakd_basicsr.metrics import images
 from sdakd_basicsr.metrics import perceptual as pm
 from sdakd_basicsr.metrics import quality, reporting
-from sdakd_basicsr.models.checkpoints import EMA_FIRST, load_generator
 
 
 def tiled(net: nn.Module, tile: int, overlap: int = 16, scale: int = 4, fp16: bool = False) -> Callable:
@@ -70,8 +70,7 @@ def tiled(net: nn.Module, tile: int, overlap: int = 16, scale: int = 4, fp16: bo
 def student_from_spec(spec: str, device) -> nn.Module:
     """``options.yml`` (network_g + path.pretrain_network_g) or ``ckpt.pth:num_feat:num_grow_ch[:num_block]``."""
     if spec.endswith(('.yml', '.yaml')):
-        with open(spec, encoding='utf-8') as f:
-            opt = yaml.safe_load(f)
+        opt = read_option_file(spec)
         family_of(opt['network_g']).check_exportable(f'evaluate {spec}')  # single-input generators only
         return load_generator(opt['network_g'], opt['path']['pretrain_network_g'],
                               (opt.get('path') or {}).get('param_key_g', EMA_FIRST), device)

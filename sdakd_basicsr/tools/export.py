@@ -17,10 +17,10 @@ import importlib.util
 from typing import List, Optional
 
 import numpy as np
-import yaml
 
 import sdakd_basicsr  # noqa: F401  (registration)
 from sdakd_basicsr.deploy.onnx_export import check_parity, default_image, export_onnx, student_from_options
+from sdakd_basicsr.distill.option_file import read_option_file
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -33,8 +33,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument('--image', help='an LR image for the parity check (default: an astronaut crop)')
     parser.add_argument('--min-psnr', type=float, default=50.0)
     args = parser.parse_args(argv)
-    with open(args.opt, encoding='utf-8') as f:
-        opt = yaml.safe_load(f)
+    opt = read_option_file(args.opt)
     net = student_from_options(opt, args.checkpoint, args.param_key)
     export_onnx(net, args.out, args.opset)
     print(f'exported {opt["network_g"]["type"]} -> {args.out} (dynamic batch/height/width, opset {args.opset})')

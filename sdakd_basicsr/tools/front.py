@@ -27,9 +27,9 @@ import yaml
 
 import sdakd_basicsr  # noqa: F401  (compat fixes + registration)
 from sdakd_basicsr.archs.generator_call import REALESRGAN_X4PLUS, build_generator
+from sdakd_basicsr.checkpoints import EMA_FIRST, load_generator
 from sdakd_basicsr.deploy.latency import ncnn_latency, onnx_runner, pytorch_runner, scratch_folder
 from sdakd_basicsr.metrics import cost, quality, reporting
-from sdakd_basicsr.models.checkpoints import EMA_FIRST, load_generator
 from sdakd_basicsr.recipes import demo
 from sdakd_basicsr.recipes.front import ANIME_COMPACT, Arm, arm_options, arms_named, seconds_per_iteration
 

@@ -7,7 +7,7 @@ import argparse
 import sys
 from typing import List, Optional
 
-from sdakd_basicsr.distill.schema import options_markdown
+from sdakd_basicsr.distill.schema_doc import options_markdown
 
 DEFAULT_PATH = 'docs/options.md'
 

@@ -13,13 +13,13 @@ import sys
 from typing import Dict, List, Optional
 
 import torch
-import yaml
 from torch import nn
 
 from basicsr.archs import build_network
 
 import sdakd_basicsr  # noqa: F401  (registration)
 from sdakd_basicsr.archs.generator_call import family_of
+from sdakd_basicsr.distill.option_file import read_option_file
 from sdakd_basicsr.metrics.cost import count_macs, count_params, peak_memory_mib, profile_latency
 from sdakd_basicsr.metrics.reporting import markdown_table
 
@@ -128,8 +128,7 @@ def main(argv: Optional[List[str]] = None) -> None:
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    with open(args.opt, encoding='utf-8') as f:
-        opt = yaml.safe_load(f)
+    opt = read_option_file(args.opt)
     print(profile(opt, args.size, args.d_size, args.repeats, args.device, args.discriminators, not args.no_latency,
                   not args.no_memory))
 

@@ -13,8 +13,6 @@ import argparse
 from os import path as osp
 from typing import List, Optional
 
-import yaml
-
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -25,13 +23,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument('--evaluation', help='an evaluation table to include (e.g. from tools.evaluate)')
     parser.add_argument('--picture', help='a comparison picture to include')
     args = parser.parse_args(argv)
-    with open(args.opt, encoding='utf-8') as f:
-        opt = yaml.safe_load(f)
+
+    import sdakd_basicsr  # noqa: F401  (compat fixes + registration; after argparse: --help stays fast)
+    from sdakd_basicsr.deploy.release import make_release
+    from sdakd_basicsr.distill.option_file import read_option_file
+    opt = read_option_file(args.opt)
     out = args.out or osp.join('releases', opt['name'])
     name = args.name or osp.basename(osp.normpath(out))
-
-    import sdakd_basicsr  # noqa: F401  (compat fixes + registration)
-    from sdakd_basicsr.deploy.release import make_release
     make_release(opt, out, name, args.checkpoint, args.evaluation, args.picture)
     return 0
 

@@ -23,9 +23,9 @@ from typing import Dict, List, Optional
 import yaml
 
 import sdakd_basicsr  # noqa: F401  (compat fixes + registration)
+from sdakd_basicsr.checkpoints import load_generator
 from sdakd_basicsr.metrics import perceptual as pm
 from sdakd_basicsr.metrics import quality, reporting
-from sdakd_basicsr.models.checkpoints import load_generator
 from sdakd_basicsr.recipes import demo
 from sdakd_basicsr.recipes import study as st
 
@@ -325,7 +325,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         demo.convert_teacher()
         demo.prepare_data()
         if not osp.isfile(st.CACHE_FILE):
-            from sdakd_basicsr.data.teacher_cache import build_from_options
+            from sdakd_basicsr.distill.teacher_cache_builder import build_from_options
             build_from_options(runs[1].opt, log=demo.say)
         run_all(runs, args.out, args.jobs)
     report(runs, arms, seeds, args.out, None if args.report_only else time.time() - start)

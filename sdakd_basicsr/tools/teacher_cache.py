@@ -9,10 +9,9 @@ See docs/training.md, "Teacher cache".
 import argparse
 from typing import List, Optional
 
-import yaml
-
 import sdakd_basicsr  # noqa: F401  (compat fixes + registration)
-from sdakd_basicsr.data.teacher_cache import build_from_options
+from sdakd_basicsr.distill.option_file import read_option_file
+from sdakd_basicsr.distill.teacher_cache_builder import build_from_options
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -20,8 +19,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument('-opt', required=True, help='SDAKD option file')
     parser.add_argument('--device', default='cpu')
     args = parser.parse_args(argv)
-    with open(args.opt, encoding='utf-8') as f:
-        opt = yaml.safe_load(f)
+    opt = read_option_file(args.opt)
     build_from_options(opt, args.device)
     return 0
 

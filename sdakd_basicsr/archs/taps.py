@@ -5,7 +5,7 @@ from typing import Dict, List, Optional, Sequence
 import torch
 from torch import Tensor, nn
 
-from ..archs.generator_call import bare_model as bare
+from .generator_call import bare_model as bare
 
 
 def tap_candidates(net: nn.Module, max_depth: int = 2) -> List[str]:
@@ -35,11 +35,13 @@ class FeatureTaps:
         self.names = list(names)
         self.out_dtype = out_dtype  # e.g. float32 for a half-precision teacher: the losses see fp32 features
         self.features: Dict[str, Tensor] = OrderedDict()
+        self.calls: Dict[str, int] = {n: 0 for n in self.names}  # per forward pass, since the last clear()
         self.stop_when_complete = False  # raise TapsComplete once every tap fired (the output is not needed)
         self._handles = [modules[n].register_forward_hook(self._recorder(n)) for n in self.names]
 
     def _recorder(self, name: str):
         def hook(_module, _inputs, output):
+            self.calls[name] = self.calls.get(name, 0) + 1
             self.features[name] = output[0] if isinstance(output, (tuple, list)) else output
             if self.stop_when_complete and len(self.features) == len(self.names):
                 raise TapsComplete
@@ -47,6 +49,17 @@ class FeatureTaps:
 
     def clear(self) -> None:
         self.features.clear()
+        self.calls = {n: 0 for n in self.names}
+
+    def check_called_once(self, owner: str) -> None:
+        """After one forward pass: every tap fired exactly once. A module the forward calls twice (a shared
+        activation, a block applied in a loop) records only its last call, of another size or meaning than the
+        other network's tap: refused at start-up, naming it."""
+        bad = {n: c for n, c in self.calls.items() if c != 1}
+        if bad:
+            raise ValueError(f'sdakd.taps: in the {owner}, ' + ', '.join(
+                f'{n} ran {c} times' for n, c in bad.items()) + ' in one forward pass; tap modules that run once '
+                '(e.g. a block\'s output, not a shared activation)')
 
     def collect(self) -> List[Tensor]:
         """The recorded features in tap order; fails if a tap did not fire (e.g. the forward was cut short)."""

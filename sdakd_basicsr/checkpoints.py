@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from basicsr.utils import get_root_logger
 
-from ..archs.generator_call import bare_model, build_generator
+from .archs.generator_call import bare_model, build_generator
 
 PARTIAL = '.partial'  # label of files being written
 
