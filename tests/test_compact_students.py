@@ -112,8 +112,8 @@ def test_compact_student_runs_three_stages_and_loads_without_the_plugin(workdir,
         from tests.test_x2 import x2_validation_pairs
         x2_validation_pairs()
     write_teacher_files(scale)
-    for stage in (1, 2, 3):
-        exp = run_train(compact_options(stage, scale))
+    for stage in (1, 2, 3):  # stage 1 from scratch here (the shipped x4 file starts from realesr-general-x4v3)
+        exp = run_train(compact_options(stage, scale, **({'path.pretrain_network_g': None} if stage == 1 else {})))
         assert osp.isfile(osp.join(exp, 'models', 'net_g_latest.pth')), stage
     log = open(sorted(glob.glob(osp.join(exp, 'train_*.log')))[-1]).read()
     # tiny teacher (2 blocks): body.0, body.1, conv_body at depths 1/3, 2/3, 1 -> the compact student's activations
@@ -126,6 +126,18 @@ def test_compact_student_runs_three_stages_and_loads_without_the_plugin(workdir,
     adapters = torch.load(osp.join(exp, 'models', 'net_adapters_latest.pth'))['params']
     in_ch = adapters['adapters.0.0.weight' if scale == 4 else 'adapters.0.1.0.weight'].shape[1]
     assert in_ch == (4 if scale == 4 else 16)  # x2: the student map is pixel-unshuffled by 2 before the MLP
+
+
+def test_compact_stage1_starts_from_the_official_compact_model_and_names_its_download(workdir):
+    from sdakd_basicsr.distill.preflight import check_options
+    opt = compact_options(1, 4)
+    assert opt['path']['pretrain_network_g'] == 'experiments/pretrained_models/realesr-general-x4v3.pth'
+    assert opt['path']['param_key_g'] == ['params_ema', 'params']
+    opt['network_g'] = dict(COMPACT_G, num_feat=64, num_conv=32)
+    with pytest.raises(FileNotFoundError, match=r'path.pretrain_network_g.*releases/download/v0.2.5.0/'
+                                                r'realesr-general-x4v3.pth'):
+        check_options(opt, 'opt.yml', os.getcwd())
+    assert compact_options(1, 2)['path']['pretrain_network_g'] is None  # no official x2 compact model
 
 
 def test_compact_student_matches_realesrganer_byte_for_byte(workdir, tmp_path):

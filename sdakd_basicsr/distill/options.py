@@ -24,6 +24,9 @@ OFFICIAL_DOWNLOADS = {
     'RealESRGAN_x2plus.pth': 'https://github.com/xinntao/Real-ESRGAN/releases/download/v0.2.1/RealESRGAN_x2plus.pth',
     'RealESRGAN_x2plus_netD.pth':
     'https://github.com/xinntao/Real-ESRGAN/releases/download/v0.2.2.3/RealESRGAN_x2plus_netD.pth',
+    # the compact photo model (SRVGGNetCompact 64x32): where the compact students start
+    'realesr-general-x4v3.pth':
+    'https://github.com/xinntao/Real-ESRGAN/releases/download/v0.2.5.0/realesr-general-x4v3.pth',
 }
 
 

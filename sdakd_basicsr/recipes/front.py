@@ -10,12 +10,10 @@ same neighbour process), and the arm then trains for budget / (s/it) iterations.
 import copy
 import re
 from dataclasses import dataclass, field
-from os import path as osp
 from typing import Dict, List, Optional
 
 from ..archs.generator_call import REALESRGAN_X4PLUS
-
-ANIME_COMPACT = osp.join('experiments', 'pretrained_models', 'realesr-animevideov3_ncnn.pth')
+from .demo import COMPACT_INIT_FILE as ANIME_COMPACT
 
 
 @dataclass(frozen=True)

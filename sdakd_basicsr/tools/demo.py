@@ -27,8 +27,8 @@ from sdakd_basicsr.checkpoints import EMA_FIRST, load_generator
 from sdakd_basicsr.metrics import cost, images, quality, reporting
 from sdakd_basicsr.recipes.demo import (DEFAULT_STUDENT, DEMO_STUDENTS, OPTIONS_DIR, STAGES, TEACHER_FILE,
                                         check_targets, convert_teacher, demo_student, ensure_teacher_cache, experiment,
-                                        heldout_pairs, other_photo_pairs, prepare_data, run_option_file, say,
-                                        stage_file, student_spec)
+                                        heldout_pairs, load_stages, other_photo_pairs, prepare_data, run_option_file,
+                                        say, stage_file, student_spec)
 
 
 def run_stage(stage: int, iters: int, extra: List[str], student: str = DEFAULT_STUDENT) -> float:
@@ -76,8 +76,9 @@ def write_report(report_dir: str, student_opt: dict, log=say, other_photos: str 
     teacher = load_generator(REALESRGAN_X4PLUS, TEACHER_FILE, 'params_ema', device)
     students = {}
     init_file = osp.join(experiment(1, student), 'models', 'net_g_init.pth')  # written by channel selection
-    if osp.isfile(init_file):
-        students['student (init)'] = init_file
+    pretrained = ((load_stages(demo_student(student).options_dir)[1].get('path') or {}).get('pretrain_network_g'))
+    if osp.isfile(init_file) or (pretrained and osp.isfile(pretrained)):  # the start: selected or pretrained
+        students['student (init)'] = init_file if osp.isfile(init_file) else pretrained
     for stage in (1, 2, 3):
         students[f'student (stage {stage})'] = osp.join(experiment(stage, student), 'models', 'net_g_latest.pth')
     generators = {'bicubic': quality.bicubic(4), 'teacher': quality.network(teacher)}

@@ -82,7 +82,7 @@ def train_arm(arm: Arm, seed: int, stage1: dict, budget: float, calib: int, out:
     iters = max(calib, int(budget / spi))
     say(f'{name}: {spi:.3f} s/iteration -> {iters} iterations in {budget:.0f} s')
     seconds = train_once(arm_options(stage1, arm, seed, iters, name), out, threads)
-    record[(arm.name, seed)] = dict(iters=iters, seconds=seconds, s_per_iter=spi)
+    record[(arm.name, seed)] = dict(iters=iters, seconds=seconds, s_per_iter=spi, budget_s=budget, threads=threads)
     say(f'{name}: trained {iters} iterations in {seconds:.0f} s (process start and init included)')
 
 
@@ -207,6 +207,7 @@ def summarise(arms: List[Arm], record: dict, quality_results: dict, lat: dict, s
 
 def plot(rows: List[dict], path: str) -> None:
     import matplotlib
+    import matplotlib.ticker
     matplotlib.use('Agg')
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(7, 4.5))
@@ -216,6 +217,9 @@ def plot(rows: List[dict], path: str) -> None:
         ax.annotate(r['name'].replace('SRVGGNetCompact', 'Compact').replace(' from animevideov3', ' (anime init)'),
                     (r['best_1'][0] * 1e3, r['heldout'][0]), fontsize=7, xytext=(4, 3), textcoords='offset points')
     ax.set_xscale('log')
+    ax.xaxis.set_major_locator(matplotlib.ticker.LogLocator(base=10, subs=(1.0, 3.0)))
+    ax.xaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
+    ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
     ax.set_xlabel('latency, best runtime, 1 thread (ms, log scale)')
     ax.set_ylabel('PSNR vs teacher, margin over bicubic (dB)')
     ax.set_title('students at an equal training budget: latency vs fidelity')
@@ -266,8 +270,10 @@ def main(argv: Optional[List[str]] = None) -> int:
     with open(osp.join(args.out, 'front.json'), 'w', encoding='utf-8') as f:
         json.dump(dict(rows=rows, latency=lat, quality=quality_results, budget_s=args.budget,
                        latency_size=args.latency_size), f, indent=1, default=str)
-    note = (f'Equal training budget: {args.budget:.0f} s per arm ({args.parallel} arms at a time, '
-            f'{max(1, (os.cpu_count() or 2) // args.parallel)} thread(s) each), the demo\'s stage-1 recipe. Latency: '
+    budgets = sorted({f'{r.get("budget_s", args.budget):.0f} s at {r.get("threads", "?")} thread(s)'
+                      for r in record.values()})
+    note = (f'Equal training budget per arm (as trained: {", ".join(budgets)}; arms in pairs), the demo\'s stage-1 '
+            f'recipe. Latency: '
             f'{args.latency_size}x{args.latency_size} LR, median of {args.latency_repeats}, random weights. Margin: '
             f'PSNR against the teacher minus bicubic\'s (held-out: the demo\'s; other: '
             f'{args.other_photos or "matplotlib portrait"}); ± is the std over seeds.')
