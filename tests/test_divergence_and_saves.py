@@ -7,7 +7,7 @@ import os
 import pytest
 import torch
 
-from sdakd_basicsr.models import checkpoints
+from sdakd_basicsr import checkpoints
 from sdakd_basicsr.models.sdakd_model import SDAKDModel
 
 from tests.helpers import build_model_from, checkpointed_stage1, run_train, tiny_options

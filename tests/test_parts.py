@@ -7,10 +7,10 @@ from os import path as osp
 import pytest
 import torch
 
+from sdakd_basicsr import checkpoints
 from sdakd_basicsr.archs.generator_call import FAMILIES, PLAIN, family_of, rrdbnet_default_taps
 from sdakd_basicsr.distill.schema import DOCUMENTED_BLOCKS, SDAKDBlock, TrainBlock, parse_block
 from sdakd_basicsr.distill.schema_doc import options_markdown
-from sdakd_basicsr.models import checkpoints
 from sdakd_basicsr.tools import options_doc
 
 from tests.helpers import REPO, STUDENT_G, TEACHER_G, build

@@ -114,7 +114,7 @@ def test_realesrganer_runs_a_compact_student_without_the_plugin(tmp_path):
     code = ('import sys, numpy as np, torch; from realesrgan import RealESRGANer; '
             'from realesrgan.archs.srvgg_arch import SRVGGNetCompact; '
             "net = SRVGGNetCompact(num_in_ch=3, num_out_ch=3, num_feat=4, num_conv=3, upscale=4, act_type='prelu'); "
-            f"up = RealESRGANer(scale=4, model_path={str(ckpt)!r}, model=net, tile=0, half=False, "
+            f"up = RealESRGANer(scale=4, model_path={str(ckpt)!r}, model=net, tile=0, pre_pad=0, half=False, "
             "device=torch.device('cpu')); out, _ = up.enhance(np.full((10, 12, 3), 100, np.uint8), outscale=4); "
             "assert 'sdakd_basicsr' not in sys.modules; print(out.shape)")
     result = fresh(code)

@@ -510,10 +510,11 @@ def check_crop_geometry(spec: dict, where: str, scale: int, top_gt_size: Optiona
 
 
 def _check_constructor_keys(cls, spec: dict, where: str, phase: str, scale: Any) -> None:
-    """basicsr's own dataset classes, constructed once with these options: a key they need and do not get
-    (``meta_info`` for RealESRGANDataset on the disk backend, ...) is named here instead of as a bare KeyError
-    when the loader starts. Only construction (file lists), no image is read; our own classes check themselves."""
-    if not cls.__module__.startswith('basicsr.'):
+    """Dataset classes of basicsr (and of realesrgan, which registers its own copies once imported), constructed
+    once with these options: a key they need and do not get (``meta_info`` for RealESRGANDataset on the disk
+    backend, ...) is named here instead of as a bare KeyError when the loader starts. Only construction (file
+    lists), no image is read; our own classes check themselves."""
+    if cls.__module__.startswith('sdakd_basicsr.'):
         return
     try:
         cls(dict(spec, phase=phase.split('_')[0], scale=scale))

@@ -95,9 +95,9 @@ def write_report(report_dir: str, student_opt: dict, log=say, other_photos: str 
     # cost: the same LR input for teacher and student
     torch.set_num_threads(max(1, torch.get_num_threads()))
     x = torch.rand(1, 3, 64, 64, device=device)
-    student = nets['student (stage 3)']
+    final_net = nets['student (stage 3)']
     costs = {}
-    for name, net in (('teacher', teacher), ('student', student)):
+    for name, net in (('teacher', teacher), ('student', final_net)):
         costs[name] = dict(params=cost.count_params(net), macs=cost.count_macs(net, x),
                            latency=cost.profile_latency(net, x, repeats=5))
     bicubic_margin = results['student (stage 3)']['psnr_teacher'] - results['bicubic']['psnr_teacher']
