@@ -79,6 +79,9 @@ def test_full_decode_names_a_truncated_image_before_iteration_1(workdir, capsys)
     os.remove('datasets/gt/img03.jpg')
     preflight(opt)
     assert 'verify_images: all 4 training images decode' in capsys.readouterr().out
+    opt['sdakd']['data'] = {'verify_images': 'all', 'verify_time_limit_s': 1e-9}  # the cap: stops, says so
+    preflight(opt)
+    assert 'time limit 1e-09 s reached after 1 of 4 images' in capsys.readouterr().out
     opt['sdakd']['data'] = {'verify_images': 'every'}
     with pytest.raises(ValueError, match=r'sdakd.data.verify_images must be'):
         preflight(opt)
