@@ -18,17 +18,9 @@ sys.path.insert(0, osp.abspath(osp.join(osp.dirname(__file__), osp.pardir)))
 import sdakd_basicsr  # noqa: E402,F401
 from basicsr.archs.rrdbnet_arch import RRDBNet  # noqa: E402
 # isort: on
+from sdakd_basicsr.deploy.latency import pytorch_runner  # noqa: E402
 from sdakd_basicsr.metrics.cost import count_macs, interleaved_medians  # noqa: E402
 from sdakd_basicsr.metrics.reporting import markdown_table  # noqa: E402
-
-
-def forward(net: torch.nn.Module, x: torch.Tensor):
-    def run() -> None:
-        with torch.no_grad():
-            net(x)
-        if x.is_cuda:
-            torch.cuda.synchronize()
-    return run
 
 
 def main() -> None:
@@ -47,7 +39,7 @@ def main() -> None:
             macs[width] = count_macs(RRDBNet(**spec), torch.empty(1, 3, args.size, args.size))
         for layout, memory_format in layouts.items():
             net = RRDBNet(**spec).to(device, memory_format=memory_format).eval()
-            runs[width, layout] = forward(net, x.contiguous(memory_format=memory_format))
+            runs[width, layout] = pytorch_runner(net, x.contiguous(memory_format=memory_format))
     latency = interleaved_medians(runs, args.repeats)  # round-robin: machine noise hits every network alike
     results = {key: (macs[key[0]], seconds) for key, seconds in latency.items()}
     rows = []

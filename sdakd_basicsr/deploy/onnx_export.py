@@ -8,7 +8,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..archs.generator_call import family_of, rrdbnet_input_multiple
+from ..archs.generator_call import family_of
 from ..checkpoints import EMA_FIRST, load_generator
 
 
@@ -51,7 +51,8 @@ def check_parity(net: nn.Module, onnx_path: str, image: np.ndarray) -> List[Tupl
     import onnxruntime as ort
     session = ort.InferenceSession(onnx_path, providers=['CPUExecutionProvider'])
     results = []
-    multiple = rrdbnet_input_multiple(getattr(net, 'scale', 4))
+    family = family_of(net)
+    multiple = family.input_multiple(getattr(net, family.scale_key, 4))  # RRDBNet x2/x1 unshuffle their input
     h, w = image.shape[2] - 5, image.shape[3] - 3
     crop = image[:, :, :h - h % multiple, :w - w % multiple]
     for name, x in (('image', image), ('other-sized crop', crop)):
