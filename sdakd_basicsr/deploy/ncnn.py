@@ -24,7 +24,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 import torch
 
-from ..archs.generator_call import RRDBNET_SCALE_OF_IN_CHANNELS
+from ..archs.generator_call import RRDBNET_SCALE_OF_IN_CHANNELS, family_of
 
 PARAM_MAGIC = 7767517
 TAG_FP16 = 0x01306B47
@@ -417,10 +417,8 @@ def _write_conv(f, weight: torch.Tensor, bias: torch.Tensor, fp16: bool) -> None
 
 def ncnn_writable(spec: dict) -> Optional[str]:
     """None when ``write_ncnn`` can write this generator, else why not."""
-    scale = spec.get('upscale' if spec.get('type') == 'SRVGGNetCompact' else 'scale', 4)
-    if spec.get('type') == 'SRVGGNetCompact':
-        return None
-    if spec.get('type') == 'RRDBNet' and scale == 4:
+    scale = family_of(spec).scale_of(spec)  # the family knows its scale key (RRDBNet scale, SRVGG upscale)
+    if spec.get('type') == 'SRVGGNetCompact' or (spec.get('type') == 'RRDBNet' and scale == 4):
         return None
     return (f'the ncnn writer supports x4 RRDBNets and SRVGGNetCompact at any scale '
             f'(this is {spec.get("type")} x{scale})')
