@@ -101,7 +101,7 @@ def test_conv1x1_adapter_kind(workdir):
 def test_student_discriminator_only_in_stage3(workdir):
     """Ablation (f): stage 3 without the teacher discriminator."""
     opt = stage_opts(3, **{'sdakd.adversarial': ['student'], 'network_d_teacher': DELETE,
-                           'path.pretrain_network_d_teacher': DELETE})
+                           'path.pretrain_network_d_teacher': DELETE, 'path.param_key_d_teacher': DELETE})
     model = build_model_from(opt)
     run_iters(model, opt, 1)
     assert model.net_d_teacher is None and 'l_g_gan_dt' not in model.log_dict and 'l_g_gan_ds' in model.log_dict
@@ -360,7 +360,7 @@ def test_student_discriminator_distilled_from_the_teacher_discriminator(workdir)
 
 def test_discriminator_distillation_needs_a_trained_student_d_and_a_teacher_d(workdir):
     with pytest.raises(KeyError, match='does not train D_S'):
-        build_model_from(d_distill_opts(stage=1))
+        build_model_from(d_distill_opts(stage=1, **{'train.optim_d': DELETE}))  # stage 1's file has no D_S
     with pytest.raises(KeyError, match='needs the teacher discriminator: set `network_d_teacher`'):
         build_model_from(stage_opts(2, **{'train.d_distill_opt': {'type': 'MSELoss', 'loss_weight': 1.0}}))
 

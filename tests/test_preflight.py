@@ -22,16 +22,36 @@ def test_a_bad_option_without_auto_resume_archives_nothing(workdir):
     assert not any('archived' in d for d in os.listdir('experiments'))
 
 
+def test_options_are_resolved_once_and_the_model_receives_them(workdir, monkeypatch):
+    """train.py: the pre-flight resolves (every check), the model takes that resolution; a model built from
+    Python resolves through the same function; basicsr's --debug changes the options, so they are resolved again."""
+    from sdakd_basicsr.distill import options
+    from tests.helpers import build_model_from
+    checks = []
+    real = options.check_option_file
+    monkeypatch.setattr(options, 'check_option_file', lambda opt: (checks.append(opt.get('name')), real(opt))[1])
+    opt = tiny_options(1, total_iter=1, **{'path.pretrain_network_g': None})
+    run_train(opt)
+    assert checks == [opt['name']] and not options._HANDED_OVER  # one resolution, taken by the model
+    model = build_model_from(opt)
+    assert checks == [opt['name']] * 2 and model.sd.stage == 1
+    checks.clear()
+    run_train(dict(opt, name='second'), '--debug')
+    assert checks == ['second', 'debug_second'] and len(options._HANDED_OVER) == 1  # not taken: not the same
+    options._HANDED_OVER.clear()
+
+
 def test_force_yml_is_applied_as_basicsr_applies_it(workdir):
     from tests.helpers import write_options
     path = write_options(tiny_options(2), 'options/_x.yml')
     opt = read_options(['-opt', path, '--force_yml', 'train:optim_g:lr=0.00005', 'sdakd:amp=~', '--auto_resume'])
     assert opt['train']['optim_g']['lr'] == 5e-5 and opt['sdakd']['amp'] is None
-    # basicsr reads 5e-5 as a string; the optimizer options turn it into the number, with a warning
-    from sdakd_basicsr.distill.options import optimizer_options, parse_sdakd_options
+    # basicsr reads 5e-5 as a string: refused before anything runs, with the key and the way to write it
+    from sdakd_basicsr.distill.preflight import check_options
     opt = read_options(['-opt', path, '--force_yml', 'train:optim_g:lr=5e-5'])
     assert opt['train']['optim_g']['lr'] == '5e-5'
-    assert optimizer_options(parse_sdakd_options(opt).train, 'optim_g')['lr'] == 5e-5
+    with pytest.raises(ValueError, match=r"_x.yml: train.optim_g.lr must be a number, got '5e-5' .*write a decimal"):
+        check_options(opt, 'options/_x.yml', os.getcwd())
     with pytest.raises(KeyError, match='nope'):
         read_options(['-opt', path, '--force_yml', 'nope:x=1'])
 

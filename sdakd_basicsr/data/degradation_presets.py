@@ -1,6 +1,7 @@
 """The Real-ESRGAN x4plus degradation settings (the values of Real-ESRGAN's train_realesrgan_x4plus.yml), kept
-once: ``scripts/make_option_files.py`` stamps these blocks into the Real-ESRGAN option files, and the evaluate
-tool synthesises its seeded LR with them. Edit here, then run the script."""
+once: ``scripts/make_option_files.py`` stamps these blocks into the Real-ESRGAN option files, the option
+schema takes its key list and defaults from them, and the evaluate tool synthesises its seeded LR with them.
+Edit here, then run the script."""
 from typing import Dict
 
 import yaml
@@ -51,8 +52,18 @@ final_sinc_prob: 0.8
 """
 
 
+def synthesis_defaults() -> Dict:
+    """The top-level synthesis keys with Real-ESRGAN's values (the option schema's defaults and key list)."""
+    return yaml.safe_load(SYNTHESIS)
+
+
+def kernel_defaults() -> Dict:
+    """The training dataset's blur-kernel keys with Real-ESRGAN's values."""
+    return yaml.safe_load(KERNELS)
+
+
 def realesrgan_x4plus_options() -> Dict:
     """An option dict with the synthesis keys and a training-dataset block, for synthesis outside training."""
-    train = dict(yaml.safe_load(KERNELS), io_backend={'type': 'disk'}, crop_pad_size=400, gt_size=256,
+    train = dict(kernel_defaults(), io_backend={'type': 'disk'}, crop_pad_size=400, gt_size=256,
                  use_hflip=True, use_rot=False)
-    return dict(yaml.safe_load(SYNTHESIS), datasets={'train': train})
+    return dict(synthesis_defaults(), datasets={'train': train})

@@ -18,7 +18,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Dict, Iterable, List, Optional, Set
 
-from .schema import NUMBER_AS_STRING_HINT, check_value, did_you_mean, option, parse_block
+from ..data.degradation_presets import kernel_defaults, synthesis_defaults
+from .schema import NUMBER_AS_STRING_HINT, DataKeys, TrainBlock, check_value, did_you_mean, option, parse_block
+from .stage_policy import NETWORK_KEYS
 
 
 class OptionError(ValueError):
@@ -93,8 +95,19 @@ class LoaderKeys:
                                'training: stop naming the file, or skip it with a warning')
 
 
-KERNELS = ('iso', 'aniso', 'generalized_iso', 'generalized_aniso', 'plateau_iso', 'plateau_aniso')
-KERNEL_PROBS = (0.45, 0.25, 0.12, 0.03, 0.12, 0.03)  # Real-ESRGAN's; the two degradation rounds share the keys
+# Real-ESRGAN's values (data/degradation_presets.py, the one place): the defaults and the valid kernel names
+_KERNEL_DEFAULTS = kernel_defaults()
+KERNELS = tuple(_KERNEL_DEFAULTS['kernel_list'])
+
+
+def _preset(key: str) -> Any:
+    return option(_KERNEL_DEFAULTS[key], help=_KERNEL_HELP[key.rstrip('2')])
+
+
+_KERNEL_HELP = {'blur_kernel_size': 'kernel size (odd)', 'kernel_list': 'kernel types', 'kernel_prob':
+                'their probabilities', 'sinc_prob': 'sinc-kernel probability', 'blur_sigma': '[low, high]',
+                'betag_range': '[low, high]', 'betap_range': '[low, high]',
+                'final_sinc_prob': 'final sinc-filter probability'}
 
 
 @dataclass
@@ -116,21 +129,22 @@ class SynthesisKeys:
     dataroot_gt: str = option(required=True, help='GT folder (or lmdb)')
     meta_info: Optional[str] = option(None, help='one GT path per line, relative to dataroot_gt')
     crop_pad_size: int = option(400, minimum=1, help='GT crop (padded if smaller) before the synthesis')
-    blur_kernel_size: int = option(21, minimum=3, help='first-degradation kernel size (odd)')
-    kernel_list: List[str] = option(list(KERNELS), help='kernel types')
-    kernel_prob: List[float] = option(list(KERNEL_PROBS), help='their probabilities')
-    sinc_prob: float = option(0.1, minimum=0, help='sinc-kernel probability')
-    blur_sigma: List[float] = option([0.2, 3], help='[low, high]')
-    betag_range: List[float] = option([0.5, 4], help='[low, high]')
-    betap_range: List[float] = option([1, 2], help='[low, high]')
-    blur_kernel_size2: int = option(21, minimum=3, help='second-degradation kernel size (odd)')
-    kernel_list2: List[str] = option(list(KERNELS), help='kernel types')
-    kernel_prob2: List[float] = option(list(KERNEL_PROBS), help='their probabilities')
-    sinc_prob2: float = option(0.1, minimum=0, help='sinc-kernel probability')
-    blur_sigma2: List[float] = option([0.2, 1.5], help='[low, high]')
-    betag_range2: List[float] = option([0.5, 4], help='[low, high]')
-    betap_range2: List[float] = option([1, 2], help='[low, high]')
-    final_sinc_prob: float = option(0.8, minimum=0, help='final sinc-filter probability')
+    # the first degradation's blur kernels, then the second's (suffix 2)
+    blur_kernel_size: int = _preset('blur_kernel_size')
+    kernel_list: List[str] = _preset('kernel_list')
+    kernel_prob: List[float] = _preset('kernel_prob')
+    sinc_prob: float = _preset('sinc_prob')
+    blur_sigma: List[float] = _preset('blur_sigma')
+    betag_range: List[float] = _preset('betag_range')
+    betap_range: List[float] = _preset('betap_range')
+    blur_kernel_size2: int = _preset('blur_kernel_size2')
+    kernel_list2: List[str] = _preset('kernel_list2')
+    kernel_prob2: List[float] = _preset('kernel_prob2')
+    sinc_prob2: float = _preset('sinc_prob2')
+    blur_sigma2: List[float] = _preset('blur_sigma2')
+    betag_range2: List[float] = _preset('betag_range2')
+    betap_range2: List[float] = _preset('betap_range2')
+    final_sinc_prob: float = _preset('final_sinc_prob')
 
 
 TYPED_DATASETS = {'PairedImageDataset': PairedKeys, 'RealESRGANDataset': SynthesisKeys}
@@ -167,19 +181,18 @@ def _check_synthesis(values: SynthesisKeys, where: str) -> None:
 
 
 LOADER_KEYS = set(LoaderKeys.__dataclass_fields__)
-# Real-ESRGAN's synthesis at the top level: probabilities in [0, 1], [low, high] ranges, 3-way choices
-DEGRADATION_PROBS = ('gaussian_noise_prob', 'gray_noise_prob', 'second_blur_prob', 'gaussian_noise_prob2',
-                     'gray_noise_prob2')
-DEGRADATION_RANGES = ('resize_range', 'noise_range', 'poisson_scale_range', 'jpeg_range', 'resize_range2',
-                      'noise_range2', 'poisson_scale_range2', 'jpeg_range2')
-DEGRADATION_CHOICES = ('resize_prob', 'resize_prob2')
+# top-level keys whose value is a mapping (every `network_*` key too): checked first, so that no later check meets
+# a string or a list where it reads keys
+MAPPING_BLOCKS = ('datasets', 'path', 'train', 'val', 'logger', 'dist_params', 'sdakd')
 BLOCKS = {'logger': LoggerBlock, 'val': ValBlock, 'dist_params': DistParams}
-TOP_LEVEL = {'name', 'model_type', 'scale', 'num_gpu', 'manual_seed', 'datasets', 'path', 'train', 'val', 'logger',
-             'dist_params', 'find_unused_parameters', 'use_static_graph', 'sdakd', 'high_order_degradation',
-             'gt_size', 'queue_size', 'l1_gt_usm', 'percep_gt_usm', 'gan_gt_usm', 'is_train', 'dist', 'rank',
-             'world_size', 'auto_resume', 'root_path', *DEGRADATION_PROBS, *DEGRADATION_RANGES, *DEGRADATION_CHOICES}
+# keys basicsr's parse_options (and the pre-flight) add to the option dict at run time, at the top level and in
+# `path:`; no user writes them, and they do not change what a run does
+RUNTIME_KEYS = ('is_train', 'dist', 'rank', 'world_size', 'auto_resume', 'root_path')
 PATH_FIXED = {'resume_state', 'experiments_root', 'models', 'training_states', 'log', 'visualization',
               'results_root', 'ignore_resume_networks', 'root'}
+# Real-ESRGAN's top-level synthesis keys, by the kind of their preset value: a probability, a [low, high] range or
+# three probabilities (up, down, keep)
+DEGRADATION_KEYS = {k: v for k, v in synthesis_defaults().items() if k not in DataKeys.__dataclass_fields__}
 
 
 @dataclass
@@ -188,11 +201,17 @@ class TopLevel:
     name: str = option(required=True, help='the experiment name (its folder under experiments/)')
     model_type: str = option(required=True, help='a registered model class, e.g. SDAKDModel')
     scale: int = option(required=True, minimum=1, help='the upscaling factor of data, student and teacher')
+    num_gpu: Any = option('auto', help='auto (every visible GPU, else the CPU) or a whole number (0: the CPU)')
     manual_seed: Optional[int] = option(None, minimum=0, help='the random seed (~: a random one, logged)')
     find_unused_parameters: bool = option(False, help='DDP: parameters that get no gradient are allowed')
+    use_static_graph: bool = option(False, help='DDP: the static-graph optimisation')
     high_order_degradation: bool = option(True, help="Real-ESRGAN's on-the-fly second-order degradations "
                                           '(false: the dataset supplies LR images)')
     gt_size: Optional[int] = option(None, minimum=1, help='GT crop after the synthesis')
+
+
+TOP_LEVEL = (set(TopLevel.__dataclass_fields__) | set(DataKeys.__dataclass_fields__) | set(DEGRADATION_KEYS)
+             | set(MAPPING_BLOCKS) | set(RUNTIME_KEYS))
 
 
 # ------------------------------------------------------------------------------------------ registries
@@ -280,19 +299,17 @@ def _number(value: Any, where: str, low: Optional[float] = None, high: Optional[
 
 
 def check_degradations(opt: dict) -> None:
-    for key in DEGRADATION_PROBS:
-        if key in opt:
+    for key, preset in DEGRADATION_KEYS.items():
+        if key not in opt:
+            continue
+        if not isinstance(preset, list):
             _number(opt[key], key, 0, 1)
-    for key in DEGRADATION_RANGES:
-        if key in opt:
-            value = check_value(opt[key], List[float], key)
-            if len(value) != 2 or value[0] > value[1]:
-                raise OptionError(f'{key} must be [low, high] with low <= high, got {opt[key]!r}')
-    for key in DEGRADATION_CHOICES:
-        if key in opt:
-            value = check_value(opt[key], List[float], key)
-            if len(value) != 3 or min(value) < 0 or abs(sum(value) - 1) > 1e-6:
-                raise OptionError(f'{key} must be three probabilities (up, down, keep) summing to 1, got {opt[key]!r}')
+            continue
+        value = check_value(opt[key], List[float], key)
+        if len(preset) == 2 and (len(value) != 2 or value[0] > value[1]):
+            raise OptionError(f'{key} must be [low, high] with low <= high, got {opt[key]!r}')
+        if len(preset) == 3 and (len(value) != 3 or min(value) < 0 or abs(sum(value) - 1) > 1e-6):
+            raise OptionError(f'{key} must be three probabilities (up, down, keep) summing to 1, got {opt[key]!r}')
 
 
 def check_networks(opt: dict, label: Optional[str] = None) -> None:
@@ -383,13 +400,7 @@ def _check_optimizer(spec: Any, where: str) -> None:
     _check_signature(cls, {k: v for k, v in spec.items() if k != 'type'}, where, skip=('params',))
     if 'lr' not in spec:
         raise OptionError(f'{where}.lr is required')
-    value = spec['lr']
-    if isinstance(value, str):
-        try:
-            value = float(value)  # coerced where the optimizer is built, with a warning
-        except ValueError:
-            raise OptionError(f'{where}.lr: {spec["lr"]!r} is not a number{NUMBER_AS_STRING_HINT}') from None
-    _number(value, f'{where}.lr', 0, low_open=True)
+    _number(spec['lr'], f'{where}.lr', 0, low_open=True)  # a string ('1e-4' in YAML) is refused with the fix
     try:  # the optimizer's own argument checks (betas, eps, ...) now, on a stand-in parameter
         kwargs = {k: v for k, v in spec.items() if k not in ('type', 'lr')}
         if isinstance(kwargs.get('betas'), (list, tuple)):  # as optimizer_options passes them: [0, 0.99] as floats
@@ -433,7 +444,7 @@ def check_path_block(opt: dict) -> None:
     if not isinstance(path, dict):
         raise OptionError(f'path must be a mapping, got {path!r}')
     labels = {k[len('network_'):] for k in opt if k.startswith('network_')}
-    roles = {r[len('network_'):] for r in NETWORK_ROLES}
+    roles = {r[len('network_'):] for r in NETWORK_KEYS}
     for key, value in path.items():
         match = re.fullmatch(r'(pretrain_network|param_key|strict_load)_(\w+)', key)
         if key in PATH_FIXED:
@@ -686,12 +697,6 @@ def check_metrics(opt: dict) -> None:
             check_value(spec['test_y_channel'], bool, f'{where}.test_y_channel')
 
 
-NETWORK_ROLES = ('network_g', 'network_d', 'network_d_teacher', 'network_adapters')  # what SDAKDModel builds
-# top-level keys whose value is a mapping (every `network_*` key too): checked first, so that no later check meets
-# a string or a list where it reads keys
-MAPPING_BLOCKS = ('datasets', 'path', 'train', 'val', 'logger', 'dist_params', 'sdakd')
-
-
 def check_block_shapes(opt: dict) -> None:
     """A scalar or a list where a mapping block is meant (`datasets: abc`) is named with the expected form."""
     for key, value in opt.items():
@@ -708,12 +713,12 @@ def check_block_shapes(opt: dict) -> None:
 
 def check_option_file(opt: dict) -> None:
     """Every block outside ``sdakd:``/``train:``'s own schema (see the module docstring)."""
-    check_unknown_keys('', [k for k in opt if k not in TOP_LEVEL], TOP_LEVEL | set(NETWORK_ROLES))
+    check_unknown_keys('', [k for k in opt if k not in TOP_LEVEL], TOP_LEVEL | set(NETWORK_KEYS))
     check_block_shapes(opt)
     if not isinstance(opt.get('network_g'), dict):
         raise OptionError('network_g is required: the student generator (e.g. {type: RRDBNet, num_feat: 32, ...})')
     parse_block(TopLevel, {k: opt[k] for k in TopLevel.__dataclass_fields__ if k in opt}, '(top level)')
-    num_gpu = opt.get('num_gpu', 'auto')
+    num_gpu = opt.get('num_gpu', TopLevel.num_gpu)
     if num_gpu != 'auto' and (isinstance(num_gpu, bool) or not isinstance(num_gpu, int) or num_gpu < 0):
         raise OptionError(f'num_gpu must be auto or a whole number >= 0, got {num_gpu!r}')
     for key, cls in BLOCKS.items():
@@ -722,7 +727,6 @@ def check_option_file(opt: dict) -> None:
                 raise OptionError(f'{key} must be a mapping, got {opt[key]!r}')
             parse_block(cls, opt[key], key)
     if isinstance(opt.get('train'), dict):  # a misspelt key is named before a required one is missed
-        from .schema import TrainBlock
         check_unknown_keys('train', opt['train'], TrainBlock.__dataclass_fields__)
     if opt.get('is_train', True):
         for key, example in (('logger', '{print_freq: 100, save_checkpoint_freq: 5000, use_tb_logger: false}'),

@@ -1,21 +1,26 @@
-"""The options of an SDAKD run, resolved from the schema (``schema.py``), and the pre-flight checks.
+"""The one path from an option dict to the typed options an SDAKD run uses: ``resolve_options``.
 
-Every check here runs at model construction, before the first iteration, and names the option key or the
-file at fault. Unknown keys are errors (a typo must not silently fall back to a default).
+It runs every check of the option file once (``file_schema``: the blocks BasicSR reads; ``schema``: ``sdakd:``
+and ``train:``; then the stage's needs, the queue, the checkpoint files and the teacher cache) and returns an
+``SDAKDOptions``. The pre-flight (``train.py``) resolves before BasicSR touches the disk and hands the result
+over; the model takes it (``options_for_model``) instead of checking again, and a model built from Python
+(tests, the API) resolves through the same function. Every message names the option key or the file at fault.
 """
 import dataclasses
 import glob
+import hashlib
+import json
 import os
 import re
 from dataclasses import dataclass, field
 from os import path as osp
 from typing import Any, Dict, List, Optional, Tuple
 
-from basicsr.utils import get_root_logger
-
 from ..archs.generator_call import family_of, student_taps_for
+from ..data.teacher_cache import check_cache_matches
+from .file_schema import PATH_FIXED, RUNTIME_KEYS, check_option_file
 from .schema import DataKeys, SDAKDBlock, TrainBlock, parse_block
-from .stage_policy import StagePolicy, resolve_policy
+from .stage_policy import ADAPTERS_KEY, GENERATOR_KEY, NETWORK_KEYS, StagePolicy, resolve_policy
 
 OFFICIAL_DOWNLOADS = {
     'RealESRGAN_x4plus.pth': 'https://github.com/xinntao/Real-ESRGAN/releases/download/v0.1.0/RealESRGAN_x4plus.pth',
@@ -64,9 +69,51 @@ def loss_weight(loss_opt: Optional[dict]) -> float:
     return 0.0 if not loss_opt else float(loss_opt.get('loss_weight', 1.0))
 
 
+def resolve_options(opt: dict) -> SDAKDOptions:
+    """Every check of an SDAKD option dict, once, and the resolved options (see the module docstring).
+    ``opt`` as basicsr's parse_options leaves it or as the file reads (``is_train`` defaults to true)."""
+    check_option_file(opt)
+    sd = parse_sdakd_options(opt)
+    if opt.get('is_train', True):
+        check_queue(opt, sd.data)
+        check_checkpoint_files(opt, sd)
+        check_teacher_cache(opt, sd)
+    return sd
+
+
+# ------------------------------------------------------------------------------------------ the hand-over
+_HANDED_OVER: Dict[str, SDAKDOptions] = {}  # digest of the options -> their resolution, in this process
+
+
+def options_digest(opt: dict) -> str:
+    """A digest of what the user wrote: the keys basicsr adds at run time (``RUNTIME_KEYS``, ``path``'s own
+    folders, each dataset's phase and scale, num_gpu: auto made a count, a drawn manual_seed) left out."""
+    mine = {k: v for k, v in opt.items() if k not in RUNTIME_KEYS and k not in ('num_gpu', 'manual_seed')}
+    if isinstance(mine.get('path'), dict):
+        mine['path'] = {k: v for k, v in mine['path'].items() if k not in PATH_FIXED}
+    if isinstance(mine.get('datasets'), dict):
+        mine['datasets'] = {n: {k: v for k, v in d.items() if k not in ('phase', 'scale')} if isinstance(d, dict)
+                            else d for n, d in mine['datasets'].items()}
+    return hashlib.sha256(json.dumps(mine, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def hand_over(opt: dict, sd: SDAKDOptions) -> None:
+    """Keep the pre-flight's resolution of ``opt`` for the model this process builds next from the same options."""
+    _HANDED_OVER[options_digest(opt)] = sd
+
+
+def options_for_model(opt: dict) -> SDAKDOptions:
+    """The model's options: the pre-flight's resolution when this process made one of these same options (the
+    train.py path), else ``resolve_options`` now. basicsr's --debug and a resume's ``path.pretrain_*`` rewrite
+    change the options, so those are resolved again, by the same function."""
+    handed = _HANDED_OVER.pop(options_digest(opt), None)
+    return handed if handed is not None else resolve_options(opt)
+
+
 def parse_sdakd_options(opt: dict) -> SDAKDOptions:
-    """Check ``sdakd:``, the ``train:`` keys and the top-level keys SDAKD reads against the schema; resolve the
-    stage policy and the taps; check that the stage has every network, loss and optimizer it needs."""
+    """``sdakd:``, ``train:`` and the top-level keys SDAKD reads, checked against the schema; the stage policy
+    and the taps resolved; the stage's networks, losses and optimizers present. The part of
+    ``resolve_options`` that tools need to read a file's stage and taps without running it (no file checks)."""
     if not isinstance(opt.get('sdakd'), dict):
         raise KeyError('model_type SDAKDModel needs an `sdakd:` section (at least `stage:`); see docs/options.md')
     block = parse_block(SDAKDBlock, opt['sdakd'], 'sdakd')
@@ -88,7 +135,7 @@ def parse_sdakd_options(opt: dict) -> SDAKDOptions:
         if path_opt.get('pretrain_network_g') and not path_opt.get('resume_state'):
             raise KeyError('sdakd.init_student_from_teacher and path.pretrain_network_g both set the student\'s '
                            'starting weights: keep one')
-        student_net, teacher_net = opt['network_g'], teacher_g['network']
+        student_net, teacher_net = opt[GENERATOR_KEY], teacher_g['network']
         if student_net.get('type') != 'RRDBNet' or teacher_net.get('type') != 'RRDBNet' or \
                 student_net.get('num_block', 23) != teacher_net.get('num_block', 23):
             raise ValueError(f'sdakd.init_student_from_teacher selects channels of an RRDBNet teacher for an RRDBNet '
@@ -104,14 +151,14 @@ def parse_sdakd_options(opt: dict) -> SDAKDOptions:
     taps: List[str] = []
     student_taps: List[str] = []
     if policy.fmd:
-        if not opt.get('network_adapters'):
+        if not opt.get(ADAPTERS_KEY):
             raise KeyError('train.fmd_opt is set but `network_adapters` is not configured '
                            '(e.g. network_adapters: {type: FeatureAdapters, kind: mlp})')
         taps = list(block.taps or family_of(teacher_g['network']).taps_for(teacher_g['network']))
-        student_taps = list(block.student_taps or student_taps_for(teacher_g['network'], taps, opt['network_g']))
+        student_taps = list(block.student_taps or student_taps_for(teacher_g['network'], taps, opt[GENERATOR_KEY]))
         if len(student_taps) != len(taps):
             raise ValueError(f'sdakd.student_taps has {len(student_taps)} names for {len(taps)} taps')
-    elif opt.get('network_adapters') and is_train:
+    elif opt.get(ADAPTERS_KEY) and is_train:
         raise KeyError('network_adapters is configured but train.fmd_opt is not (or has loss_weight 0): '
                        'the adapters would never train; remove one or set the other')
 
@@ -185,10 +232,9 @@ def check_checkpoint_files(opt: dict, sd: SDAKDOptions) -> None:
     if sd.teacher_g is not None:
         wanted.append(('sdakd.teacher_g.path', sd.teacher_g['path']))
     path_opt = opt.get('path') or {}
-    for key in ('pretrain_network_g', 'pretrain_network_d', 'pretrain_network_d_teacher',
-                'pretrain_network_adapters'):
-        if path_opt.get(key):
-            wanted.append((f'path.{key}', path_opt[key]))
+    for key in NETWORK_KEYS:
+        if path_opt.get(f'pretrain_{key}'):
+            wanted.append((f'path.pretrain_{key}', path_opt[f'pretrain_{key}']))
     for key, file in wanted:
         if osp.isfile(file):
             continue
@@ -212,23 +258,13 @@ def check_teacher_cache(opt: dict, sd: SDAKDOptions) -> None:
         raise ValueError('datasets.train.teacher_cache: the cache holds the teacher on fixed LR images, but '
                          'high_order_degradation synthesises new LR inputs every iteration; set '
                          'high_order_degradation: false (paired data) or remove teacher_cache')
-    from ..data.teacher_cache import check_cache_matches
     check_cache_matches(path, sd.teacher_g, sd.taps)
 
 
 def optimizer_options(train: TrainBlock, key: str) -> dict:
     """``train.<key>`` (optim_g / optim_d / optim_d_teacher) with StyleGAN2's lazy-regularisation correction
     applied when ``lazy_reg_correction`` is on: lr and betas scaled by every / (every + 1)."""
-    optim_opt = dict(getattr(train, key))
-    for name in ('lr', 'weight_decay', 'eps'):  # YAML (and basicsr's --force_yml) read 1e-4 as a string
-        value = optim_opt.get(name)
-        if isinstance(value, str):
-            try:
-                optim_opt[name] = float(value)
-            except ValueError:
-                raise TypeError(f'train.{key}.{name}: {value!r} is not a number') from None
-            get_root_logger().warning(f'train.{key}.{name}: the string {value!r} read as the number '
-                                      f'{optim_opt[name]:g} (write 1.0e-4 or !!float 1e-4 in YAML)')
+    optim_opt = dict(getattr(train, key))  # numbers already: the file check refuses a string lr
     if isinstance(optim_opt.get('betas'), (list, tuple)):  # YAML [0, 0.99]: torch wants both floats
         optim_opt['betas'] = [float(b) for b in optim_opt['betas']]
     if train.lazy_reg_correction:

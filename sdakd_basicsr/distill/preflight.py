@@ -3,7 +3,8 @@
 BasicSR's ``train_pipeline`` creates (and, without ``--auto_resume``, archives) the experiment folder before
 the model is built, so a check inside the model comes too late: a typo would already have renamed the
 previous run of that name to ``<name>_archived_<time>``. ``preflight`` reads the option file as BasicSR will
-(the same YAML loader and ``--force_yml`` rules) and runs every SDAKD check plus the device check first.
+(the same YAML loader and ``--force_yml`` rules), checks the device and the model type, and resolves an SDAKD
+file (``options.resolve_options``: every other check) first; the model receives that resolution.
 ``ExperimentLock`` keeps two live runs out of one experiment folder.
 """
 import atexit
@@ -12,7 +13,14 @@ import socket
 from os import path as osp
 from typing import List, Optional, Sequence
 
+import torch
+
+from basicsr.utils.registry import MODEL_REGISTRY
+
+from .file_schema import TOP_LEVEL, check_block_shapes, check_unknown_keys
 from .option_file import read_option_file
+from .options import hand_over, resolve_options
+from .schema import did_you_mean
 
 CPU_FLAGS = '--force_yml num_gpu=0 datasets:train:prefetch_mode=~ datasets:train:pin_memory=false'
 
@@ -42,7 +50,6 @@ def read_options(argv: Sequence[str]) -> Optional[dict]:
 
 def check_device(opt: dict, where: str) -> None:
     """GPU settings on a machine without CUDA: an error that names the keys and the CPU line."""
-    import torch
     if torch.cuda.is_available():
         return
     problems = []
@@ -59,9 +66,6 @@ def check_device(opt: dict, where: str) -> None:
 
 
 def _check_model_type(model_type) -> None:
-    from basicsr.utils.registry import MODEL_REGISTRY
-
-    from .schema import did_you_mean
     names = MODEL_REGISTRY._obj_map
     if not isinstance(model_type, str) or not any(n in names for n in (model_type, f'{model_type}_basicsr')):
         raise KeyError(f'model_type: {model_type!r} is not a registered model{did_you_mean(model_type, names, 0.6)}'
@@ -69,25 +73,18 @@ def _check_model_type(model_type) -> None:
 
 
 def check_options(opt: dict, where: str, root_path: str) -> None:
-    """Every check of an option dict (``where``: its file, put in front of every message)."""
+    """Every check of an option dict (``where``: its file, put in front of every message); an SDAKD file's
+    resolution is handed over to the model that this process builds from the same options."""
     try:
-        from .file_schema import check_block_shapes
         check_block_shapes(opt)  # before any check reads keys of a block
         check_device(opt, where)
         if 'model_type' not in opt:  # a misspelt model_type: name the misspelling, not the missing key
-            from .file_schema import TOP_LEVEL, check_unknown_keys
             check_unknown_keys('', [k for k in opt if not k.startswith('network_')], TOP_LEVEL)
         _check_model_type(opt.get('model_type'))
         if opt.get('model_type') != 'SDAKDModel':
             return
-        from .file_schema import check_option_file
-        from .options import check_checkpoint_files, check_queue, check_teacher_cache, parse_sdakd_options
         full = dict(opt, is_train=True, root_path=root_path)
-        check_option_file(full)
-        sd = parse_sdakd_options(full)
-        check_queue(full, sd.data)
-        check_checkpoint_files(full, sd)
-        check_teacher_cache(full, sd)
+        hand_over(full, resolve_options(full))
     except (KeyError, ValueError, TypeError, OSError, RuntimeError) as err:
         message = err.args[0] if err.args and isinstance(err.args[0], str) else str(err)
         if not message.startswith(where):  # every message names the file

@@ -40,6 +40,8 @@ class Role(Enum):
 
 
 DISCRIMINATORS = tuple(r.value for r in Role)
+GENERATOR_KEY, ADAPTERS_KEY = 'network_g', 'network_adapters'
+NETWORK_KEYS = (GENERATOR_KEY, *(r.net_key for r in Role), ADAPTERS_KEY)  # every network block SDAKDModel builds
 # which discriminators give the student generator an adversarial term, by stage
 DEFAULT_ADVERSARIAL = {0: (), 1: (), 2: ('student', ), 3: ('student', 'teacher')}
 

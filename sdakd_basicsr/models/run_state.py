@@ -21,6 +21,8 @@ from typing import Any, Dict, Iterable, List, Optional, Tuple
 import numpy as np
 import torch
 
+from ..distill.file_schema import RUNTIME_KEYS
+
 _CURRENT: Dict[str, 'ResumableLoader'] = {}  # the training loader of this process (one run per process)
 
 
@@ -105,7 +107,7 @@ APPLIED = (r'train\.optim_\w+\.lr', r'train\.\w+_opt\.loss_weight', r'train\.tot
 NO_EFFECT = (r'name', r'path\..*', r'logger\..*', r'val\..*', r'datasets\.val\w*(\..*)?', r'num_gpu',
              r'dist_params\..*',
              r'datasets\.train\.(num_worker_per_gpu|prefetch_mode|pin_memory|persistent_workers|num_prefetch_queue)',
-             r'auto_resume', r'is_train', r'root_path', r'dist', r'rank', r'world_size', r'sdakd\.log_grad_norms',
+             *RUNTIME_KEYS, r'sdakd\.log_grad_norms',
              r'sdakd\.check_finite', r'sdakd\.max_abs_weight', r'sdakd\.teacher_g\.path')
 
 

@@ -22,9 +22,8 @@ from basicsr.utils.registry import MODEL_REGISTRY
 from ..archs.generator_call import bare_model, family_of
 from ..checkpoints import EMA_FIRST, load_into, save_networks, save_training_state
 from ..data.usm_pool import PooledSharpener, pool_with_sharpened
-from ..distill.options import (check_checkpoint_files, check_queue, check_teacher_cache, loss_weight, optimizer_options,
-                               parse_sdakd_options)
-from ..distill.stage_policy import Role
+from ..distill.options import loss_weight, optimizer_options, options_for_model
+from ..distill.stage_policy import ADAPTERS_KEY, GENERATOR_KEY, NETWORK_KEYS, Role
 from ..metrics.cost import count_params
 from .adversaries import Adversary, discriminator_logits, output_grad_rms
 from .generator_objective import GeneratorObjective
@@ -39,11 +38,7 @@ class SDAKDModel(RealESRGANModel):
     """Student Discriminator Assisted Knowledge Distillation on top of basicsr's Real-ESRGAN model."""
 
     def __init__(self, opt: dict) -> None:
-        self.sd = parse_sdakd_options(opt)
-        if opt.get('is_train', True):
-            check_queue(opt, self.sd.data)
-            check_checkpoint_files(opt, self.sd)
-            check_teacher_cache(opt, self.sd)
+        self.sd = options_for_model(opt)  # resolved (every check) once: by the pre-flight, or here
         device = torch.device('cuda' if opt['num_gpu'] != 0 else 'cpu')  # as BaseModel decides it
         self.precision = Precision(device, self.sd.amp, self.sd.channels_last, self.sd.check_finite, self.sd.stage)
         self.teacher_side: Optional[TeacherSide] = None
@@ -109,10 +104,10 @@ class SDAKDModel(RealESRGANModel):
         return net
 
     def _build_adapters(self) -> None:
-        pairs = self.teacher_side.tap_channels(self.opt['network_g'], self.device)
+        pairs = self.teacher_side.tap_channels(self.opt[GENERATOR_KEY], self.device)
         get_root_logger().info(self.teacher_side.describe_taps(pairs))
-        adapters = self._load_pretrained(build_network({**self.opt['network_adapters'], 'channels': pairs}),
-                                         'network_adapters', 'adapters')
+        adapters = self._load_pretrained(build_network({**self.opt[ADAPTERS_KEY], 'channels': pairs}),
+                                         ADAPTERS_KEY, 'adapters')
         self.net_adapters = self.teacher_side.adapters = self.model_to_device(adapters)
         self.net_adapters.train()
 
@@ -281,7 +276,9 @@ class SDAKDModel(RealESRGANModel):
                                 grad_scalers=self.precision.state(self.optimizers), **state_extras(self))
 
     def save(self, epoch: int, current_iter: int) -> None:
-        nets = {f'net_{k}': getattr(self, f'net_{k}', None) for k in ('g', 'd', 'd_teacher', 'adapters')}
+        # net_g, net_d, net_d_teacher, net_adapters: attribute, file and path labels of each network block
+        labels = [key[len('network_'):] for key in NETWORK_KEYS]
+        nets = {f'net_{label}': getattr(self, f'net_{label}', None) for label in labels}
         key, lr = self.optimizer_lrs[0]
         self.precision.check_weights(nets, current_iter, self.sd.block.max_abs_weight,
                                      resume_command(self.opt['path'].get('experiments_root', '.'), key, lr))
@@ -289,7 +286,7 @@ class SDAKDModel(RealESRGANModel):
             self.save_network([self.net_g, self.net_g_ema], 'net_g', current_iter, param_key=['params', 'params_ema'])
         else:
             self.save_network(self.net_g, 'net_g', current_iter)
-        for label in ('d', 'd_teacher', 'adapters'):
+        for label in labels[1:]:
             if getattr(self, f'net_{label}', None) is not None:
                 self.save_network(getattr(self, f'net_{label}'), f'net_{label}', current_iter)
         self.save_training_state(epoch, current_iter)
