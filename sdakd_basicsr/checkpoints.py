@@ -8,8 +8,11 @@ every low-level error (empty, truncated, not a checkpoint) in a ``CheckpointErro
 was expected. Writes go to a temporary name and are renamed only once complete and read back, so an
 interrupted or failed save never replaces a good file.
 """
+import errno
 import os
+import shutil
 import time
+import zipfile
 from os import path as osp
 from typing import Dict, Sequence, Union
 
@@ -35,7 +38,6 @@ class CheckpointError(ValueError):
 
 def diagnose_unreadable(path: str) -> str:
     """What an unloadable file looks like: truncated zip, damaged legacy pickle, text, or something else."""
-    import zipfile
     with open(path, 'rb') as f:
         head = f.read(64)
     if head.startswith(ZIP_MAGIC):
@@ -150,8 +152,6 @@ def atomic_save(obj, path: str, retries: int = 3) -> None:
     network file system) the previous file is left as it was, the temporary file is removed and the error
     names ``path`` and the cause.
     """
-    import errno
-    import shutil
     folder = osp.dirname(osp.abspath(path))
     os.makedirs(folder, exist_ok=True)
     tmp = f'{path}{PARTIAL}'

@@ -31,11 +31,17 @@ Each fix has a test in ``tests/test_compat.py`` that fails without it; docs/comp
 from __future__ import annotations
 
 import importlib
+import logging
 import os
+import shutil
+import subprocess
 import sys
+import warnings
 from os import path as osp
 from typing import Optional, Sequence
 
+# lazy-imports: each fix imports what it patches when it is applied; basicsr must not load before fix 1, and
+# the package's own modules import basicsr
 _APPLIED = False
 
 
@@ -152,7 +158,6 @@ def normalize_launcher_argv(argv: Sequence[str]) -> list:
 def reset_root_logger() -> None:
     """basicsr's root logger is a process-wide singleton that attaches a log file only on its first call;
     forget it so that every run started in this process (stage after stage) writes its own train_*.log."""
-    import logging
 
     from basicsr.utils import logger as basicsr_logger
     log = logging.getLogger('basicsr')
@@ -236,7 +241,6 @@ def set_dist_backend(backend: Optional[str]) -> None:
 
 def pick_dist_backend(requested: Optional[str] = None) -> str:
     """The requested backend, or nccl on GPU / gloo on CPU; nccl without CUDA falls back to gloo."""
-    import warnings
 
     import torch
     backend = requested or _dist_backend or ('nccl' if torch.cuda.is_available() else 'gloo')
@@ -267,8 +271,6 @@ def slurm_environment(port: Optional[int] = None) -> None:
     """torch.distributed's env:// variables from srun's: rank SLURM_PROCID, world SLURM_NTASKS, local rank
     SLURM_LOCALID, master = first host of SLURM_NODELIST (``scontrol show hostname``; a plain host name
     or list needs no scontrol), port = ``dist_params.port`` > MASTER_PORT > 29500 (basicsr's convention)."""
-    import shutil
-    import subprocess
     missing = [k for k in ('SLURM_PROCID', 'SLURM_NTASKS', 'SLURM_NODELIST') if k not in os.environ]
     if missing:
         raise RuntimeError(f'--launcher slurm needs {", ".join(missing)} in the environment: start the job '

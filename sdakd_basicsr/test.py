@@ -17,7 +17,7 @@ from sdakd_basicsr.compat import normalize_launcher_argv, reset_root_logger  # n
 
 
 def main(argv: Optional[Sequence[str]] = None, root_path: Optional[str] = None) -> None:
-    from basicsr.test import test_pipeline
+    from basicsr.test import test_pipeline  # lazy: after compat (isort would sort it above `import sdakd_basicsr`)
     argv = list(sys.argv[1:] if argv is None else argv)
     sys.argv = [sys.argv[0]] + normalize_launcher_argv(argv)
     reset_root_logger()

@@ -20,7 +20,7 @@ from sdakd_basicsr.distill.preflight import ExperimentLock, preflight  # noqa: E
 
 
 def main(argv: Optional[Sequence[str]] = None, root_path: Optional[str] = None) -> None:
-    from basicsr.train import train_pipeline
+    from basicsr.train import train_pipeline  # lazy: after compat (isort would sort it above `import sdakd_basicsr`)
     argv = list(sys.argv[1:] if argv is None else argv)
     root = osp.abspath(root_path or os.getcwd())
     # every check before basicsr creates or archives the experiment folder; one live run per experiment

@@ -26,6 +26,7 @@ def test_options_are_resolved_once_and_the_model_receives_them(workdir, monkeypa
     """train.py: the pre-flight resolves (every check), the model takes that resolution; a model built from
     Python resolves through the same function; basicsr's --debug changes the options, so they are resolved again."""
     from sdakd_basicsr.distill import options
+
     from tests.helpers import build_model_from
     checks = []
     real = options.check_option_file

@@ -15,7 +15,9 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple, Union
 import torch
 from torch import Tensor, nn
 
+from basicsr.archs import build_network
 from basicsr.models.base_model import BaseModel
+from basicsr.utils.registry import ARCH_REGISTRY
 
 
 def bare_model(net: nn.Module) -> nn.Module:
@@ -262,8 +264,6 @@ def spec_from_state(state: dict, what: str = 'checkpoint') -> dict:
 def build_generator(spec: dict) -> nn.Module:
     """The network of an option dict, through BasicSR's registry (SRVGGNetCompact resolves to whichever of
     basicsr's and realesrgan's identical classes is registered)."""
-    from basicsr.archs import build_network
-    from basicsr.utils.registry import ARCH_REGISTRY
     spec = dict(spec)
     if spec['type'] not in ARCH_REGISTRY and f'{spec["type"]}_basicsr' in ARCH_REGISTRY:
         spec['type'] += '_basicsr'  # the registry would find it too, with a printed notice

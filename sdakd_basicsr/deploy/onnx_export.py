@@ -4,6 +4,7 @@ import os
 from os import path as osp
 from typing import List, Optional, Tuple
 
+import cv2
 import numpy as np
 import torch
 from torch import nn
@@ -39,8 +40,7 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 def default_image() -> np.ndarray:
     """A 96x96 LR crop (bicubic x1/4 of scikit-image's astronaut), RGB [0, 1], 1x3xHxW."""
-    import cv2
-    from skimage import data
+    from skimage import data  # lazy: only the parity check reads it (+0.5 s)
     gt = data.astronaut()[:384, 64:448].astype(np.float32) / 255.
     lr = cv2.resize(gt, (96, 96), interpolation=cv2.INTER_CUBIC)
     return np.clip(lr, 0, 1).transpose(2, 0, 1)[None].copy()
@@ -48,7 +48,7 @@ def default_image() -> np.ndarray:
 
 def check_parity(net: nn.Module, onnx_path: str, image: np.ndarray) -> List[Tuple[str, float]]:
     """PSNR between ONNX Runtime and PyTorch on ``image`` and on a differently shaped crop of it."""
-    import onnxruntime as ort
+    import onnxruntime as ort  # lazy: optional (extra `export`)
     session = ort.InferenceSession(onnx_path, providers=['CPUExecutionProvider'])
     results = []
     family = family_of(net)

@@ -9,6 +9,7 @@ import glob
 import importlib.util
 import json
 import os
+import re
 import shutil
 from os import path as osp
 from typing import Callable, Dict, List, Optional
@@ -19,13 +20,13 @@ from ..archs.generator_call import family_of
 from ..checkpoints import EMA_FIRST, atomic_save, load_generator, network_state
 from ..distill.option_file import read_option_file
 from ..metrics import cost
+from .ncnn import ncnn_writable, write_ncnn
 from .onnx_export import check_parity, default_image, export_onnx
 
 
 def iterations_run(name: str, root: str = '.') -> Optional[int]:
     """``train.total_iter`` as the run really used it: BasicSR copies the option file *before* ``--force_yml``,
     but logs the options it ran with at the top of its training log."""
-    import re
     logs = sorted(glob.glob(osp.join(root, 'experiments', name, 'train_*.log')))
     if not logs:
         return None
@@ -87,7 +88,6 @@ def make_release(opt: dict, out_dir: str, name: str, checkpoint: Optional[str] =
     else:
         notes.append('no ONNX file: the onnx package is not installed (extra `export`)')
 
-    from .ncnn import ncnn_writable, write_ncnn
     why_not = ncnn_writable(spec)
     if why_not is None:
         state = network_state(net)

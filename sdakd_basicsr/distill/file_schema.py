@@ -13,10 +13,20 @@ classes are checked as well as BasicSR's own:
 Every message names the key path and, where one is close, the key that was probably meant.
 """
 import inspect
+import os
 import re
+import time
 from dataclasses import dataclass
 from functools import lru_cache
+from os import path as osp
 from typing import Any, Dict, Iterable, List, Optional, Set
+
+import torch
+from PIL import Image
+
+import basicsr.models.lr_scheduler as basicsr_schedulers
+from basicsr.archs.vgg_arch import NAMES
+from basicsr.utils.registry import ARCH_REGISTRY, DATASET_REGISTRY, LOSS_REGISTRY, METRIC_REGISTRY
 
 from ..data.degradation_presets import kernel_defaults, synthesis_defaults
 from .schema import NUMBER_AS_STRING_HINT, DataKeys, TrainBlock, check_value, did_you_mean, option, parse_block
@@ -313,7 +323,6 @@ def check_degradations(opt: dict) -> None:
 
 
 def check_networks(opt: dict, label: Optional[str] = None) -> None:
-    from basicsr.utils.registry import ARCH_REGISTRY
     for key, spec in opt.items():
         if not key.startswith('network_') or spec is None:
             continue
@@ -338,7 +347,6 @@ def check_networks(opt: dict, label: Optional[str] = None) -> None:
 
 def check_training_blocks(opt: dict) -> None:
     """``*_opt`` losses, optimizers and the scheduler against their constructors; weights and rates in range."""
-    from basicsr.utils.registry import LOSS_REGISTRY
     train = opt.get('train')
     if not isinstance(train, dict):
         return
@@ -373,7 +381,6 @@ def _check_layer_weights(spec: dict, where: str) -> None:
         return
     if not isinstance(layers, dict) or not layers:
         raise OptionError(f'{where}.layer_weights must map VGG layer names to weights, got {layers!r}')
-    from basicsr.archs.vgg_arch import NAMES
     names = NAMES.get(str(spec.get('vgg_type', 'vgg19')).replace('_bn', ''), ())
     for layer, weight in layers.items():
         if names and layer not in names:
@@ -389,7 +396,6 @@ def _required_type(spec: dict, where: str) -> Any:
 
 
 def _check_optimizer(spec: Any, where: str) -> None:
-    import torch
     if not isinstance(spec, dict):
         raise OptionError(f'{where} must be a mapping (type, lr, ...), got {spec!r}')
     name = _required_type(spec, where)
@@ -412,9 +418,7 @@ def _check_optimizer(spec: Any, where: str) -> None:
 
 
 def _check_scheduler(spec: Any, where: str) -> None:
-    import torch
 
-    import basicsr.models.lr_scheduler as basicsr_schedulers
     if not isinstance(spec, dict):
         raise OptionError(f'{where} must be a mapping (type, ...), got {spec!r}')
     name = _required_type(spec, where)
@@ -465,7 +469,6 @@ def check_path_block(opt: dict) -> None:
 
 
 def check_datasets(opt: dict) -> None:
-    from basicsr.utils.registry import DATASET_REGISTRY
     datasets = opt.get('datasets')
     if not isinstance(datasets, dict) or not datasets:
         raise OptionError('datasets is required: a mapping with at least a train entry (datasets.train.type, ...)')
@@ -557,8 +560,6 @@ def check_data_files(spec: dict, where: str, training: bool) -> Optional[List[st
     """Folders and meta-info files exist, and every meta-info entry names an existing image (disk backend).
     Returns the GT file names the set lists (its meta-info, else the image files of ``dataroot_gt``), or None
     when they cannot be listed (another backend, or no single GT folder)."""
-    import os
-    from os import path as osp
     if ((spec.get('io_backend') or {}).get('type') or 'disk') != 'disk':
         return None
     names: Optional[List[str]] = None
@@ -602,7 +603,6 @@ SIZE_SAMPLE = 64  # images whose size is read (headers only) at start-up
 def _image_size(path: str) -> Optional[tuple]:
     """(width, height) from the header, or None when the file is not a readable image."""
     try:
-        from PIL import Image
         with Image.open(path) as img:
             return img.size
     except Exception:  # noqa: BLE001 (any decoder error means: not readable)
@@ -612,7 +612,6 @@ def _image_size(path: str) -> Optional[tuple]:
 def check_data_sizes(spec: dict, names: List[str], where: str, scale: int, gt_size: Optional[int]) -> None:
     """Training set ``names`` (from ``check_data_files``): enough images for one batch; a sample of them
     readable, large enough for the crop, and (paired data) LR x scale = GT."""
-    from os import path as osp
     root = spec['dataroot_gt']
     batch = spec.get('batch_size_per_gpu') or 1
     per_epoch = len(names) * (spec.get('dataset_enlarge_ratio') or 1)
@@ -650,10 +649,7 @@ def decode_all_images(spec: dict, names: List[str], where: str, time_limit_s: fl
     """``sdakd.data.verify_images: all``: decode every training image (GT and, paired, LR) fully, so that a file
     whose header is fine but whose body is truncated or corrupt is named now; progress every 5 s; stops after
     ``time_limit_s`` (0: no limit) saying how many were checked. Returns the number of images decoded."""
-    import time
-    from os import path as osp
 
-    from PIL import Image
     root, lq_root = spec['dataroot_gt'], spec.get('dataroot_lq')
     tmpl = spec.get('filename_tmpl', '{}')
     files = [osp.join(root, n) for n in names]
@@ -680,7 +676,6 @@ def decode_all_images(spec: dict, names: List[str], where: str, time_limit_s: fl
 
 
 def check_metrics(opt: dict) -> None:
-    from basicsr.utils.registry import METRIC_REGISTRY
     metrics = (opt.get('val') or {}).get('metrics') or {}
     for name, spec in metrics.items():
         where = f'val.metrics.{name}'

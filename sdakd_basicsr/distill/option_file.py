@@ -6,6 +6,8 @@ from typing import Sequence
 
 import yaml
 
+from basicsr.utils.options import _postprocess_yml_value, ordered_yaml
+
 
 def _no_duplicates(loader_cls, path: str):
     """BasicSR's YAML loader, except that a key given twice in one mapping is an error (YAML keeps the last,
@@ -35,7 +37,6 @@ def read_option_file(path: str, force_yml: Sequence[str] = ()) -> dict:
     """The option dict of ``path`` with ``force_yml`` entries (``key:sub=value``) applied, as basicsr's
     ``parse_options`` builds it. A missing file, a file that is not a mapping and a forced key whose parent is
     not in the file are errors naming the file."""
-    from basicsr.utils.options import _postprocess_yml_value, ordered_yaml
     if not osp.isfile(path):
         raise FileNotFoundError(f'option file not found: {path}')
     with open(path, encoding='utf-8') as f:

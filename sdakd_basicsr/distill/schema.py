@@ -5,6 +5,7 @@ From these dataclasses come the unknown-key check, the type/choice checks, the d
 (``python -m sdakd_basicsr.tools.options_doc --write``; a test fails when that file is stale).
 """
 import dataclasses
+import difflib
 import typing
 from dataclasses import MISSING, dataclass, field
 from typing import Any, Iterable, List, Optional, Sequence, Type, TypeVar
@@ -134,7 +135,6 @@ NUMBER_AS_STRING_HINT = (' (YAML reads 1e-4 as a string: write 1.0e-4 or !!float
 
 def did_you_mean(key: Any, known: Iterable[str], cutoff: float = 0.75) -> str:
     """' (did you mean 'x'?)' for the closest of ``known`` to a misspelt ``key``, or ''."""
-    import difflib
     close = difflib.get_close_matches(str(key), list(known), n=1, cutoff=cutoff)
     return f' (did you mean {close[0]!r}?)' if close else ''
 

@@ -12,6 +12,7 @@ from typing import Optional
 
 import torch
 from torch import nn
+from torchvision.models import vgg as tv_vgg
 
 from basicsr.archs.vgg_arch import NAMES, VGGFeatureExtractor, insert_bn
 from basicsr.losses.basic_loss import PerceptualLoss
@@ -21,7 +22,6 @@ VGG_WEIGHTS_DIR = osp.join('experiments', 'pretrained_models')
 
 
 def _weight_enum(vgg_type: str):
-    from torchvision.models import vgg as tv_vgg
     return getattr(tv_vgg, vgg_type.upper() + '_Weights').IMAGENET1K_V1  # vgg19_bn -> VGG19_BN_Weights
 
 
@@ -52,7 +52,6 @@ def _materialized(factory, state_dict):
 
 def build_vgg(vgg_type: str, source: Optional[str] = None) -> nn.Module:
     """A torchvision VGG with weights from ``source`` (see the module docstring)."""
-    from torchvision.models import vgg as tv_vgg
     factory = getattr(tv_vgg, vgg_type)
     if source == 'random':
         # A fixed seed: every DDP rank (seeded with manual_seed + rank by basicsr) must build the same loss

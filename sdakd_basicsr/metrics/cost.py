@@ -1,10 +1,13 @@
 """Cost of networks: parameters, multiply-accumulates, latency, peak memory; round-robin timing."""
+import ctypes
+import gc
 import statistics
 import time
 from typing import Callable, Dict, List
 
 import torch
 from torch import Tensor, nn
+from torch.utils.flop_counter import FlopCounterMode
 
 from ..archs.generator_call import bare_model
 
@@ -16,7 +19,6 @@ def count_params(net: nn.Module) -> int:
 def count_macs(net: nn.Module, *inputs, **kwargs) -> int:
     """Multiply-accumulates of one forward pass (torch's FLOP counter / 2: every convolution and matrix
     product, functional ones included, e.g. GCFSR's modulated convs). Works on the meta device."""
-    from torch.utils.flop_counter import FlopCounterMode
     with FlopCounterMode(display=False) as counter:
         with torch.no_grad():
             net(*inputs, **kwargs)
@@ -81,8 +83,6 @@ def peak_memory_mib(fn: Callable[[], object], device, trim_heap: bool = False) -
         return (torch.cuda.max_memory_allocated(device) - base) / 2**20
     try:
         if trim_heap:
-            import ctypes
-            import gc
             gc.collect()
             ctypes.CDLL('libc.so.6').malloc_trim(0)
         with open('/proc/self/clear_refs', 'w') as f:
@@ -91,7 +91,7 @@ def peak_memory_mib(fn: Callable[[], object], device, trim_heap: bool = False) -
         fn()
         return (_status_kib('VmHWM') - base) / 1024
     except OSError:
-        import resource
+        import resource  # lazy: Unix only
         base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         fn()
         return (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - base) / 1024

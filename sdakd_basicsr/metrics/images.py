@@ -8,6 +8,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from basicsr.utils.matlab_functions import imresize
+
 
 def read_rgb(path: str) -> np.ndarray:
     img = cv2.imread(path, cv2.IMREAD_COLOR)
@@ -27,7 +29,6 @@ def to_image(t: Tensor) -> np.ndarray:
 
 def bicubic_lr(rgb: np.ndarray, scale: int) -> np.ndarray:
     """MATLAB-style bicubic downscaling by ``scale`` of an HxWx3 uint8 image, rounded back to uint8."""
-    from basicsr.utils.matlab_functions import imresize
     return np.clip(np.round(imresize(rgb.astype(np.float32) / 255., 1 / scale) * 255), 0, 255).astype(np.uint8)
 
 

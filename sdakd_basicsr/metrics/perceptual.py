@@ -18,6 +18,10 @@ from typing import Callable, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
+from basicsr.archs import inception
+from basicsr.archs.inception import InceptionV3
+from basicsr.metrics.fid import calculate_fid
+
 from .images import to_tensor
 
 LPIPS_BACKBONE = 'alexnet-owt-7be5be79.pth'
@@ -64,7 +68,7 @@ class LPIPSMetric:
 
     def __init__(self, backbone_path: Optional[str] = None, device='cpu') -> None:
         try:
-            import lpips
+            import lpips  # lazy: optional (extra `eval`), +2 s import
         except ImportError as err:
             raise ImportError('LPIPS needs the lpips package (its linear heads): pip install lpips '
                               "(or pip install -e '.[eval]')") from err
@@ -101,7 +105,6 @@ class LPIPSMetric:
 def _basicsr_fid_weights(path: str):
     """basicsr's FID-Inception reads its weights from a fixed relative path (else it downloads): point it at
     ``path`` for the duration of the build."""
-    from basicsr.archs import inception
     saved = inception.LOCAL_FID_WEIGHTS
     inception.LOCAL_FID_WEIGHTS = path
     try:
@@ -115,7 +118,6 @@ class FIDMetric:
     name = 'FID'
 
     def __init__(self, inception_path: Optional[str] = None, device='cpu') -> None:
-        from basicsr.archs.inception import InceptionV3
         self.inception_path = _resolve(inception_path, FID_INCEPTION, 'FID', FID_INCEPTION_URL, '--fid-inception')
         with _basicsr_fid_weights(self.inception_path), warnings.catch_warnings():
             warnings.simplefilter('ignore', UserWarning)  # basicsr passes torchvision's deprecated ``pretrained``
@@ -136,7 +138,6 @@ class FIDMetric:
 
     @staticmethod
     def distance(stats: Tuple[np.ndarray, np.ndarray], reference: Tuple[np.ndarray, np.ndarray]) -> float:
-        from basicsr.metrics.fid import calculate_fid
         return float(calculate_fid(*stats, *reference))
 
     def __call__(self, images: Sequence[np.ndarray], reference: Sequence[np.ndarray]) -> float:

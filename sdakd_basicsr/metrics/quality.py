@@ -3,11 +3,13 @@ gap is a colour shift), NIQE, and high-frequency energy relative to the teacher 
 from collections import defaultdict
 from typing import Callable, Dict, Sequence
 
+import cv2
 import numpy as np
 import torch
 from torch import Tensor, nn
 
 from basicsr.metrics import calculate_niqe, calculate_psnr, calculate_ssim
+from basicsr.utils.color_util import rgb2ycbcr
 
 from .images import to_image, to_tensor
 
@@ -40,7 +42,6 @@ def chroma_psnr(a: np.ndarray, b: np.ndarray, crop_border: int = 4) -> float:
     The gap between RGB and Y PSNR is no colour measure: a pure brightness error already puts Y 1.3 dB above
     RGB (Y's range is 219/255 of RGB's), and independent per-channel errors put it about 5 dB above.
     """
-    from basicsr.utils.color_util import rgb2ycbcr
     ca, cb = (rgb2ycbcr(x.astype(np.float32) / 255.)[..., 1:] * 255. for x in (a, b))
     if crop_border:
         ca, cb = (x[crop_border:-crop_border, crop_border:-crop_border] for x in (ca, cb))
@@ -54,9 +55,7 @@ def high_frequency_energy(rgb: np.ndarray, crop_border: int = 4, sigma: float = 
     Needs no learned weights. Over-smoothed (blurry) outputs have less of it than the teacher's, noisy or
     over-sharpened ones more; ``hf_ratio`` in ``evaluate`` is this value over the teacher's on the same image.
     """
-    import cv2
 
-    from basicsr.utils.color_util import rgb2ycbcr
     y = rgb2ycbcr(rgb.astype(np.float32) / 255., y_only=True) * 255.
     if crop_border:
         y = y[crop_border:-crop_border, crop_border:-crop_border]

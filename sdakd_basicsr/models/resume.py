@@ -12,6 +12,9 @@ from typing import Callable, List, Optional, Sequence, Tuple
 
 import torch
 
+from ..checkpoints import CheckpointError, read_checkpoint
+from .run_state import comparable_options, current_loader, option_changes, queue_state, rng_states, set_queue_state
+
 
 def apply_learning_rates(optimizers: Sequence[torch.optim.Optimizer], schedulers: Sequence,
                          wanted: Sequence[Tuple[str, float]], log: Callable[[str], None]) -> List[str]:
@@ -52,7 +55,6 @@ def resume_command(experiments_root: str, optimizer_key: str, lr: float) -> str:
 def state_extras(model) -> dict:
     """What the training state adds to basicsr's: every RNG, the data position, the training-pair queue and the
     options of the run (``run_state``)."""
-    from .run_state import comparable_options, current_loader, queue_state, rng_states
     loader = current_loader()
     return {'rng': rng_states(), 'data_position': loader.position() if loader is not None else None,
             'queue': queue_state(model), 'options': comparable_options(model.opt)}
@@ -66,7 +68,6 @@ def finish_resume(model, state: dict, logger) -> None:
 
 def restore_state_extras(model, state: dict, logger) -> None:
     """Put back what ``state_extras`` saved; compare the options (changes applied, listed or refused)."""
-    from .run_state import current_loader, option_changes, set_queue_state
     log, warn = logger.info, logger.warning
     if state.get('options') is not None:
         applied, no_effect, refused = option_changes(state['options'], model.opt)
@@ -92,7 +93,6 @@ STATE_KEYS = ('epoch', 'iter', 'optimizers', 'schedulers')  # what basicsr's res
 
 def read_training_state(path: str, what: str = 'path.resume_state') -> dict:
     """A training state, or a ``CheckpointError`` naming the file and what is wrong with it."""
-    from ..checkpoints import CheckpointError, read_checkpoint
     state = read_checkpoint(path, what)
     missing = [k for k in STATE_KEYS if k not in state]
     if missing:
@@ -117,7 +117,6 @@ def newest_intact_state(state_dir: str, log: Callable[[str], None]) -> Optional[
     """(path, state) of the newest ``<iter>.state`` in ``state_dir`` that loads and whose ``net_*_<iter>.pth``
     in the sibling ``models/`` folder all load; damaged newer ones are skipped with a warning (``log``).
     None when the folder holds no state; a ``CheckpointError`` listing each problem when none is intact."""
-    from ..checkpoints import CheckpointError, read_checkpoint
     states = []
     for name in glob.glob(osp.join(state_dir, '*.state')):
         try:

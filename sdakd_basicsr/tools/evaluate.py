@@ -23,6 +23,7 @@ import argparse
 import csv
 import glob
 import os
+import random
 from collections import OrderedDict
 from os import path as osp
 from typing import Callable, Dict, List, Optional
@@ -31,10 +32,14 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from basicsr.models.realesrgan_model import RealESRGANModel
+from basicsr.utils import DiffJPEG, USMSharp
+
 import sdakd_basicsr  # noqa: F401  (registration)
 from sdakd_basicsr.archs.generator_call import REALESRGAN_X4PLUS, family_of
 from sdakd_basicsr.checkpoints import EMA_FIRST, load_generator
 from sdakd_basicsr.data.degradation_presets import realesrgan_x4plus_options
+from sdakd_basicsr.data.realesrgan_crop_dataset import RealESRGANCropDataset
 from sdakd_basicsr.distill.option_file import read_option_file
 from sdakd_basicsr.metrics import images
 from sdakd_basicsr.metrics import perceptual as pm
@@ -97,7 +102,6 @@ class _SynthesisHost:
     """The attributes basicsr's Real-ESRGAN synthesis (``RealESRGANModel.feed_data``) reads, without a model."""
 
     def __init__(self, opt: dict) -> None:
-        from basicsr.utils import DiffJPEG, USMSharp
         self.opt, self.is_train, self.device = opt, True, torch.device('cpu')
         self.jpeger, self.usm_sharpener = DiffJPEG(differentiable=False), USMSharp()
 
@@ -107,11 +111,6 @@ class _SynthesisHost:
 
 def _realesrgan_pair(gt: np.ndarray, seed: int, gt_folder: str, scale: int) -> tuple:
     """basicsr's second-order degradation with the x4plus settings of the shipped stage files, seeded."""
-    import random
-
-    from basicsr.models.realesrgan_model import RealESRGANModel
-
-    from sdakd_basicsr.data.realesrgan_crop_dataset import RealESRGANCropDataset
     opt = realesrgan_x4plus_options()
     random.seed(seed)
     np.random.seed(seed)

@@ -16,6 +16,7 @@ import argparse
 import importlib.util
 from typing import List, Optional
 
+import cv2
 import numpy as np
 
 import sdakd_basicsr  # noqa: F401  (registration)
@@ -41,7 +42,6 @@ def main(argv: Optional[List[str]] = None) -> int:
         print('parity NOT checked: onnxruntime is not installed (pip install onnxruntime)')
         return 0
     if args.image:
-        import cv2
         img = cv2.imread(args.image, cv2.IMREAD_COLOR)
         if img is None:
             raise FileNotFoundError(f'--image: cannot read {args.image}')

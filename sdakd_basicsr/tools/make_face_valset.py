@@ -15,9 +15,10 @@ import numpy as np
 
 from basicsr.utils.matlab_functions import imresize
 
+from ..data.face_dataset import _list_images
+
 
 def make_face_valset(gt_dir: str, out: str, size: int = 512, scales=(8, 16, 32, 64)) -> List[str]:
-    from ..data.face_dataset import _list_images
     for scale in scales:
         if size % scale:
             raise ValueError(f'--size {size} is not divisible by scale {scale}')

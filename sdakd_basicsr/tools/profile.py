@@ -9,6 +9,7 @@ of one forward pass (CUDA: max_memory_allocated; CPU: growth of the peak RSS of 
 forward pass); and the teacher/student ratios. Weights are random: cost does not depend on them.
 """
 import argparse
+import multiprocessing
 import sys
 from typing import Dict, List, Optional
 
@@ -50,7 +51,6 @@ def _peak_memory(net: nn.Module, args, kwargs, device, spec: dict, side: int) ->
     """MiB of peak memory during one forward pass (CUDA: allocator peak; CPU: RSS in a fresh process)."""
     if device.type == 'cuda':
         return peak_memory_mib(lambda: _forward(net, args, kwargs), device)
-    import multiprocessing
     with multiprocessing.get_context('spawn').Pool(1) as pool:
         return pool.apply(_cpu_peak_in_fresh_process, (spec, side, torch.get_num_threads()))
 

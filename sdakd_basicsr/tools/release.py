@@ -13,6 +13,9 @@ import argparse
 from os import path as osp
 from typing import List, Optional
 
+from sdakd_basicsr.deploy.release import make_release
+from sdakd_basicsr.distill.option_file import read_option_file
+
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -24,9 +27,6 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument('--picture', help='a comparison picture to include')
     args = parser.parse_args(argv)
 
-    import sdakd_basicsr  # noqa: F401  (compat fixes + registration; after argparse: --help stays fast)
-    from sdakd_basicsr.deploy.release import make_release
-    from sdakd_basicsr.distill.option_file import read_option_file
     opt = read_option_file(args.opt)
     out = args.out or osp.join('releases', opt['name'])
     name = args.name or osp.basename(osp.normpath(out))

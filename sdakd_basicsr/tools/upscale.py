@@ -19,6 +19,8 @@ from typing import List, Optional
 import cv2
 import torch
 
+from sdakd_basicsr.deploy.inference import load_upscaler, upscale
+
 IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp')
 
 
@@ -49,8 +51,6 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.fp16 and args.device == 'cpu':
         parser.error('--fp16 needs a CUDA device (half-precision convolutions are not supported on this CPU path)')
 
-    import sdakd_basicsr  # noqa: F401  (compat fixes)
-    from sdakd_basicsr.deploy.inference import load_upscaler, upscale
     net, scale, spec = load_upscaler(args.model, args.device, args.fp16)
     files = inputs_of(args.input)
     os.makedirs(args.output, exist_ok=True)
