@@ -2,6 +2,7 @@
 shifts, not brightness), as evaluate / study / the demo report them."""
 import cv2
 import numpy as np
+import pytest
 import torch
 from torch import nn
 
@@ -52,3 +53,16 @@ def test_evaluate_reports_fidelity_colour_and_sharpness_against_the_teacher():
     assert res['teacher']['hf_ratio'] == 1.0 and res['teacher']['psnr_teacher_cbcr'] == float('inf')
     assert res['cast']['psnr_teacher_cbcr'] < 40 and res['bicubic']['psnr_teacher_cbcr'] > 45
     assert abs(res['bicubic']['hf_ratio'] - 1) < 0.05  # the "teacher" here is bicubic too, up to clipping
+
+
+def test_image_files_are_listed_from_one_list_with_named_errors(tmp_path):
+    from sdakd_basicsr.metrics.images import IMAGE_EXTENSIONS, list_images
+    for name in ('b.PNG', 'a.jpg', 'c.webp', 'notes.txt', '.hidden'):
+        (tmp_path / name).write_bytes(b'')
+    assert [p.rsplit('/', 1)[-1] for p in list_images(str(tmp_path), '--gt')] == ['a.jpg', 'b.PNG', 'c.webp']
+    (tmp_path / 'empty').mkdir()
+    with pytest.raises(FileNotFoundError, match=r'datasets.train.dataroot_gt: no images \(\.png.*\) in .*empty'):
+        list_images(str(tmp_path / 'empty'), 'datasets.train.dataroot_gt')
+    with pytest.raises(FileNotFoundError, match='--gt: folder not found: .*nowhere'):
+        list_images(str(tmp_path / 'nowhere'), '--gt')
+    assert '.png' in IMAGE_EXTENSIONS and all(e == e.lower() for e in IMAGE_EXTENSIONS)

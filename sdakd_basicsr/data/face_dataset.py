@@ -8,10 +8,9 @@ return ``lq`` and ``gt`` in [-1, 1] with the condition ``in_size = scale / cond_
 Validation (``GCFSRFaceValDataset``): LR faces of any size; the scale is ``out_size / LR width`` (must be an
 integer, and in ``scales`` when given), the LR is bicubic-upsampled to ``out_size``; GT is optional.
 """
-import os
 import random
 from os import path as osp
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, Optional, Sequence
 
 import cv2
 import numpy as np
@@ -22,16 +21,7 @@ from basicsr.utils import FileClient, imfrombytes, img2tensor
 from basicsr.utils.matlab_functions import imresize
 from basicsr.utils.registry import DATASET_REGISTRY
 
-IMG_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.webp')
-
-
-def _list_images(folder: str, key: str) -> List[str]:
-    if not osp.isdir(folder):
-        raise FileNotFoundError(f'{key}: folder not found: {folder}')
-    names = sorted(f for f in os.listdir(folder) if f.lower().endswith(IMG_EXTENSIONS))
-    if not names:
-        raise FileNotFoundError(f'{key}: no images in {folder}')
-    return [osp.join(folder, n) for n in names]
+from ..metrics.images import list_images
 
 
 def _to_tensor(img: np.ndarray) -> torch.Tensor:
@@ -69,7 +59,7 @@ class GCFSRFaceDataset(data.Dataset):
             with open(opt['meta_info']) as f:
                 self.paths = [osp.join(folder, line.split(' ')[0]) for line in f if line.strip()]
         else:
-            self.paths = _list_images(folder, 'dataroot_gt')
+            self.paths = list_images(folder, 'dataroot_gt')
 
     def __getitem__(self, index: int) -> Dict:
         if self.file_client is None:
@@ -105,7 +95,7 @@ class GCFSRFaceValDataset(data.Dataset):
         self.out_size = int(opt['out_size'])
         self.cond_norm = float(opt.get('cond_norm', 32.))
         self.allowed: Optional[Sequence[int]] = opt.get('scales')
-        self.lq_paths = _list_images(opt['dataroot_lq'], 'dataroot_lq')
+        self.lq_paths = list_images(opt['dataroot_lq'], 'dataroot_lq')
         self.gt_folder = opt.get('dataroot_gt')
 
     def scale_of(self, path: str, width: int) -> int:

@@ -20,8 +20,9 @@ from basicsr.data.transforms import augment
 from basicsr.utils import FileClient, imfrombytes, img2tensor
 from basicsr.utils.registry import DATASET_REGISTRY
 
+from ..metrics.images import list_images
+
 KERNEL_PAD = 21  # every kernel is zero-padded to 21x21 so that a batch stacks
-IMG_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp')
 
 
 @DATASET_REGISTRY.register()
@@ -30,13 +31,7 @@ class RealESRGANCropDataset(RealESRGANDataset):
     def __init__(self, opt: dict) -> None:
         if opt['io_backend']['type'] != 'lmdb' and not opt.get('meta_info'):
             # list the folder ourselves; basicsr's class reads meta_info unconditionally
-            folder = opt['dataroot_gt']
-            if not os.path.isdir(folder):
-                raise FileNotFoundError(f'datasets.train.dataroot_gt: folder not found: {folder}')
-            names = sorted(f for f in os.listdir(folder) if f.lower().endswith(IMG_EXTENSIONS))
-            if not names:
-                raise FileNotFoundError(f'datasets.train.dataroot_gt: no images in {folder}')
-            self._listed = [os.path.join(folder, n) for n in names]
+            self._listed = list_images(opt['dataroot_gt'], 'datasets.train.dataroot_gt')
             opt = dict(opt, meta_info=os.devnull)
         super().__init__(opt)
         if hasattr(self, '_listed'):

@@ -29,6 +29,7 @@ from basicsr.archs.vgg_arch import NAMES
 from basicsr.utils.registry import ARCH_REGISTRY, DATASET_REGISTRY, LOSS_REGISTRY, METRIC_REGISTRY
 
 from ..data.degradation_presets import kernel_defaults, synthesis_defaults
+from ..metrics.images import IMAGE_EXTENSIONS, is_image_file
 from .schema import NUMBER_AS_STRING_HINT, DataKeys, TrainBlock, check_value, did_you_mean, option, parse_block
 from .stage_policy import NETWORK_KEYS
 
@@ -110,8 +111,8 @@ _KERNEL_DEFAULTS = kernel_defaults()
 KERNELS = tuple(_KERNEL_DEFAULTS['kernel_list'])
 
 
-def _preset(key: str) -> Any:
-    return option(_KERNEL_DEFAULTS[key], help=_KERNEL_HELP[key.rstrip('2')])
+def _preset(key: str, minimum: Optional[float]) -> Any:
+    return option(_KERNEL_DEFAULTS[key], minimum=minimum, help=_KERNEL_HELP[key.rstrip('2')])
 
 
 _KERNEL_HELP = {'blur_kernel_size': 'kernel size (odd)', 'kernel_list': 'kernel types', 'kernel_prob':
@@ -140,21 +141,21 @@ class SynthesisKeys:
     meta_info: Optional[str] = option(None, help='one GT path per line, relative to dataroot_gt')
     crop_pad_size: int = option(400, minimum=1, help='GT crop (padded if smaller) before the synthesis')
     # the first degradation's blur kernels, then the second's (suffix 2)
-    blur_kernel_size: int = _preset('blur_kernel_size')
-    kernel_list: List[str] = _preset('kernel_list')
-    kernel_prob: List[float] = _preset('kernel_prob')
-    sinc_prob: float = _preset('sinc_prob')
-    blur_sigma: List[float] = _preset('blur_sigma')
-    betag_range: List[float] = _preset('betag_range')
-    betap_range: List[float] = _preset('betap_range')
-    blur_kernel_size2: int = _preset('blur_kernel_size2')
-    kernel_list2: List[str] = _preset('kernel_list2')
-    kernel_prob2: List[float] = _preset('kernel_prob2')
-    sinc_prob2: float = _preset('sinc_prob2')
-    blur_sigma2: List[float] = _preset('blur_sigma2')
-    betag_range2: List[float] = _preset('betag_range2')
-    betap_range2: List[float] = _preset('betap_range2')
-    final_sinc_prob: float = _preset('final_sinc_prob')
+    blur_kernel_size: int = _preset('blur_kernel_size', 3)
+    kernel_list: List[str] = _preset('kernel_list', None)
+    kernel_prob: List[float] = _preset('kernel_prob', None)
+    sinc_prob: float = _preset('sinc_prob', 0)
+    blur_sigma: List[float] = _preset('blur_sigma', None)
+    betag_range: List[float] = _preset('betag_range', None)
+    betap_range: List[float] = _preset('betap_range', None)
+    blur_kernel_size2: int = _preset('blur_kernel_size2', 3)
+    kernel_list2: List[str] = _preset('kernel_list2', None)
+    kernel_prob2: List[float] = _preset('kernel_prob2', None)
+    sinc_prob2: float = _preset('sinc_prob2', 0)
+    blur_sigma2: List[float] = _preset('blur_sigma2', None)
+    betag_range2: List[float] = _preset('betag_range2', None)
+    betap_range2: List[float] = _preset('betap_range2', None)
+    final_sinc_prob: float = _preset('final_sinc_prob', 0)
 
 
 TYPED_DATASETS = {'PairedImageDataset': PairedKeys, 'RealESRGANDataset': SynthesisKeys}
@@ -588,15 +589,14 @@ def check_data_files(spec: dict, where: str, training: bool) -> Optional[List[st
         return None
     if names is None:
         files = [f for f in os.listdir(spec['dataroot_gt']) if not f.startswith('.')]
-        names = sorted(f for f in files if f.lower().endswith(IMAGE_SUFFIXES))
+        names = sorted(f for f in files if is_image_file(f))
         if training and not names:
             what = 'is empty' if not files else f'holds no images ({len(files)} other entries, e.g. {sorted(files)[0]})'
             raise OptionError(f'{where}.dataroot_gt: {spec["dataroot_gt"]} {what}; images: '
-                              f'{", ".join(IMAGE_SUFFIXES)}')
+                              f'{", ".join(IMAGE_EXTENSIONS)}')
     return names
 
 
-IMAGE_SUFFIXES = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp', '.ppm')
 SIZE_SAMPLE = 64  # images whose size is read (headers only) at start-up
 
 

@@ -82,7 +82,7 @@ def resolve_options(opt: dict) -> SDAKDOptions:
 
 
 # ------------------------------------------------------------------------------------------ the hand-over
-_HANDED_OVER: Dict[str, SDAKDOptions] = {}  # digest of the options -> their resolution, in this process
+_HANDED_OVER: Dict[str, SDAKDOptions] = {}  # the pre-flight's last resolution, by the digest of its options
 
 
 def options_digest(opt: dict) -> str:
@@ -98,15 +98,17 @@ def options_digest(opt: dict) -> str:
 
 
 def hand_over(opt: dict, sd: SDAKDOptions) -> None:
-    """Keep the pre-flight's resolution of ``opt`` for the model this process builds next from the same options."""
+    """Keep the pre-flight's resolution of ``opt`` for the next model this process builds (one at a time)."""
+    _HANDED_OVER.clear()
     _HANDED_OVER[options_digest(opt)] = sd
 
 
 def options_for_model(opt: dict) -> SDAKDOptions:
-    """The model's options: the pre-flight's resolution when this process made one of these same options (the
-    train.py path), else ``resolve_options`` now. basicsr's --debug and a resume's ``path.pretrain_*`` rewrite
-    change the options, so those are resolved again, by the same function."""
+    """The model's options: the pre-flight's resolution when it was made of these same options (the train.py
+    path), else ``resolve_options`` now. basicsr's --debug and a resume's ``path.pretrain_*`` rewrite change the
+    options, so those are resolved again, by the same function. Either way the hand-over is used up."""
     handed = _HANDED_OVER.pop(options_digest(opt), None)
+    _HANDED_OVER.clear()
     return handed if handed is not None else resolve_options(opt)
 
 

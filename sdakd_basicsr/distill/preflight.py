@@ -19,7 +19,7 @@ from basicsr.utils.registry import MODEL_REGISTRY
 
 from .file_schema import TOP_LEVEL, check_block_shapes, check_unknown_keys
 from .option_file import read_option_file
-from .options import hand_over, resolve_options
+from .options import SDAKDOptions, hand_over, resolve_options
 from .schema import did_you_mean
 
 CPU_FLAGS = '--force_yml num_gpu=0 datasets:train:prefetch_mode=~ datasets:train:pin_memory=false'
@@ -72,9 +72,9 @@ def _check_model_type(model_type) -> None:
                        '; SDAKD runs use model_type: SDAKDModel')
 
 
-def check_options(opt: dict, where: str, root_path: str) -> None:
-    """Every check of an option dict (``where``: its file, put in front of every message); an SDAKD file's
-    resolution is handed over to the model that this process builds from the same options."""
+def check_options(opt: dict, where: str, root_path: str) -> Optional[SDAKDOptions]:
+    """Every check of an option dict (``where``: its file, put in front of every message); returns an SDAKD
+    file's resolved options (None for another model type)."""
     try:
         check_block_shapes(opt)  # before any check reads keys of a block
         check_device(opt, where)
@@ -82,9 +82,8 @@ def check_options(opt: dict, where: str, root_path: str) -> None:
             check_unknown_keys('', [k for k in opt if not k.startswith('network_')], TOP_LEVEL)
         _check_model_type(opt.get('model_type'))
         if opt.get('model_type') != 'SDAKDModel':
-            return
-        full = dict(opt, is_train=True, root_path=root_path)
-        hand_over(full, resolve_options(full))
+            return None
+        return resolve_options(dict(opt, is_train=True, root_path=root_path))
     except (KeyError, ValueError, TypeError, OSError, RuntimeError) as err:
         message = err.args[0] if err.args and isinstance(err.args[0], str) else str(err)
         if not message.startswith(where):  # every message names the file
@@ -93,10 +92,13 @@ def check_options(opt: dict, where: str, root_path: str) -> None:
 
 
 def preflight(argv: Sequence[str], root_path: str) -> Optional[dict]:
-    """Every check that can fail, before any folder is created or archived. Returns the options read."""
+    """Every check that can fail, before any folder is created or archived; the resolution is handed over to the
+    model this process builds next. Returns the options read."""
     opt = read_options(argv)
     if opt is not None:
-        check_options(opt, _arg(argv, '-opt'), root_path)
+        sd = check_options(opt, _arg(argv, '-opt'), root_path)
+        if sd is not None:
+            hand_over(dict(opt, is_train=True, root_path=root_path), sd)
     return opt
 
 

@@ -1,5 +1,6 @@
 """Image helpers for the evaluation tools: read, convert, downscale, and lay out comparison crops."""
 import glob
+import os
 from os import path as osp
 from typing import List, Sequence
 
@@ -9,6 +10,24 @@ import torch
 from torch import Tensor
 
 from basicsr.utils.matlab_functions import imresize
+
+# image files every reader here accepts (OpenCV and PIL read them all): the one list, for data, checks and tools
+IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp', '.ppm')
+
+
+def is_image_file(name: str) -> bool:
+    return name.lower().endswith(IMAGE_EXTENSIONS)
+
+
+def list_images(folder: str, key: str) -> List[str]:
+    """The image files of ``folder`` (sorted full paths); ``key`` (the option or flag that names the folder)
+    is named when the folder is missing or holds no image."""
+    if not osp.isdir(folder):
+        raise FileNotFoundError(f'{key}: folder not found: {folder}')
+    paths = [osp.join(folder, n) for n in sorted(os.listdir(folder)) if is_image_file(n)]
+    if not paths:
+        raise FileNotFoundError(f'{key}: no images ({", ".join(IMAGE_EXTENSIONS)}) in {folder}')
+    return paths
 
 
 def read_rgb(path: str) -> np.ndarray:

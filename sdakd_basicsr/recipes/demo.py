@@ -5,7 +5,6 @@ Two students: ``compact`` (SRVGGNetCompact, the default: the student a user depl
 docs/results.md) and ``rrdb`` (RRDBNet at width 1/4, channel-selection init; the earlier default). Stage 0 (the
 teacher-discriminator warm-up) does not depend on the student: both use ``options/demo/sdakd_demo_stage0.yml``.
 """
-import glob
 import subprocess
 import sys
 import time
@@ -22,7 +21,7 @@ from ..deploy.ncnn import convert_to_checkpoint, wheel_model_files
 from ..distill.option_file import read_option_file
 from ..distill.options import parse_sdakd_options
 from ..distill.teacher_cache_builder import build_from_options
-from ..metrics.images import bicubic_lr, read_pairs, read_rgb
+from ..metrics.images import bicubic_lr, list_images, read_pairs, read_rgb
 
 OPTIONS_DIR = osp.join('options', 'demo')
 
@@ -148,7 +147,7 @@ def other_photo_pairs(folder: str = '', max_side: int = 512) -> list:
     ``folder`` (or, without one, the portrait bundled with matplotlib, when installed), cut to a multiple of 4,
     longest side at most ``max_side``, with its bicubic x4 LR."""
     if folder:
-        files = sorted(f for f in glob.glob(osp.join(folder, '*')) if f.lower().endswith(('.png', '.jpg', '.jpeg')))
+        files = list_images(folder, '--other-photos')
     else:
         try:
             import matplotlib  # lazy: optional here (its bundled portrait)

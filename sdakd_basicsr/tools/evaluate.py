@@ -21,7 +21,6 @@ tiled (``--tile``), half precision on CUDA with ``--fp16``. Writes ``results.md`
 """
 import argparse
 import csv
-import glob
 import os
 import random
 from collections import OrderedDict
@@ -151,9 +150,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                         help=f'FID-Inception weights {pm.FID_INCEPTION} (default: searched like --lpips-weights)')
     args = parser.parse_args(argv)
     device = torch.device(args.device)
-    gt_paths = sorted(p for p in glob.glob(osp.join(args.gt, '*')) if p.lower().endswith(('.png', '.jpg', '.jpeg')))
-    if not gt_paths:
-        raise FileNotFoundError(f'--gt: no images in {args.gt}')
+    gt_paths = images.list_images(args.gt, '--gt')
     pairs = []
     for path in gt_paths:
         gt = images.read_rgb(path)

@@ -15,7 +15,7 @@ import numpy as np
 
 from basicsr.utils.matlab_functions import imresize
 
-from ..data.face_dataset import _list_images
+from ..metrics.images import list_images
 
 
 def make_face_valset(gt_dir: str, out: str, size: int = 512, scales=(8, 16, 32, 64)) -> List[str]:
@@ -23,7 +23,7 @@ def make_face_valset(gt_dir: str, out: str, size: int = 512, scales=(8, 16, 32, 
         if size % scale:
             raise ValueError(f'--size {size} is not divisible by scale {scale}')
     written = []
-    for path in _list_images(gt_dir, '--gt'):
+    for path in list_images(gt_dir, '--gt'):
         name = osp.splitext(osp.basename(path))[0] + '.png'
         gt = cv2.imread(path, cv2.IMREAD_COLOR).astype(np.float32) / 255.
         if gt.shape[:2] != (size, size):

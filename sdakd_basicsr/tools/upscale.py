@@ -20,15 +20,14 @@ import cv2
 import torch
 
 from sdakd_basicsr.deploy.inference import load_upscaler, upscale
-
-IMAGE_EXTENSIONS = ('.png', '.jpg', '.jpeg', '.bmp', '.tif', '.tiff', '.webp')
+from sdakd_basicsr.metrics.images import is_image_file
 
 
 def inputs_of(path: str) -> List[str]:
     if osp.isfile(path):
         return [path]
     if osp.isdir(path):
-        return sorted(p for p in glob.glob(osp.join(path, '*')) if p.lower().endswith(IMAGE_EXTENSIONS))
+        return sorted(p for p in glob.glob(osp.join(path, '*')) if is_image_file(p))
     raise FileNotFoundError(f'-i: no such file or folder: {path}')
 
 
