@@ -1,7 +1,7 @@
-"""Tiny networks, data and option files for the tests (no downloads)."""
+"""Pure builders for the tests: tiny network specs, images and option dicts (no downloads). What needs a
+prepared root (teacher files, data, the pipeline, a model) is a fixture in ``conftest.py``."""
 import copy
 import os
-import shutil
 from os import path as osp
 
 import cv2
@@ -25,20 +25,6 @@ def build(spec: dict) -> torch.nn.Module:
     return {'RRDBNet': RRDBNet, 'UNetDiscriminatorSN': UNetDiscriminatorSN}[spec['type']](**kwargs)
 
 
-def write_official_teacher(root, seed: int = 0):
-    """Teacher files in the official layout: G under params_ema, netD under params (weight_orig/_u/_v keys)."""
-    torch.manual_seed(seed)
-    g = build(TEACHER_G)
-    d = UNetDiscriminatorSN(3, num_feat=8)
-    with torch.no_grad():  # converge spectral norm's power iteration, as in a trained checkpoint
-        for _ in range(20):
-            d(torch.rand(1, 3, 32, 32))
-    os.makedirs(osp.join(root, 'experiments/pretrained_models'), exist_ok=True)
-    torch.save({'params_ema': g.state_dict()}, osp.join(root, TEACHER_G_FILE))
-    torch.save({'params': d.state_dict()}, osp.join(root, TEACHER_D_FILE))
-    return g, d
-
-
 def write_images(folder, n: int, size: int, seed: int = 0):
     """Smooth random colour fields with edges: enough structure for L1/PSNR to mean something."""
     os.makedirs(folder, exist_ok=True)
@@ -48,18 +34,6 @@ def write_images(folder, n: int, size: int, seed: int = 0):
         img = cv2.resize(low, (size, size), interpolation=cv2.INTER_CUBIC)
         img[size // 3:size // 2, :, :] = rng.uniform(0, 255, 3)
         cv2.imwrite(osp.join(folder, f'img{i:02d}.png'), np.clip(img, 0, 255).astype(np.uint8))
-
-
-def make_root(root):
-    write_official_teacher(root)
-    write_images(osp.join(root, "datasets/gt"), 4, 96)
-    # a paired validation set: GT 32x32, LR 8x8 (bicubic)
-    write_images(osp.join(root, 'datasets/val/gt'), 2, 32, seed=1)
-    os.makedirs(osp.join(root, 'datasets/val/lq'), exist_ok=True)
-    for name in os.listdir(osp.join(root, 'datasets/val/gt')):
-        img = cv2.imread(osp.join(root, 'datasets/val/gt', name))
-        cv2.imwrite(osp.join(root, 'datasets/val/lq', name), cv2.resize(img, (8, 8), interpolation=cv2.INTER_CUBIC))
-    shutil.copytree(osp.join(REPO, 'options'), osp.join(root, 'options'))
 
 
 def tiny_options(stage: int, total_iter: int = 2, val: bool = False, **extra) -> dict:
@@ -126,14 +100,6 @@ def write_options(opt: dict, path: str) -> str:
     return path
 
 
-def run_train(opt: dict, *flags: str) -> str:
-    """Run BasicSR's train_pipeline (through our entry point) on ``opt`` in the current directory."""
-    from sdakd_basicsr.train import main
-    path = write_options(opt, f'options/_test_{opt["name"]}.yml')
-    main(['-opt', path, *flags], root_path=os.getcwd())
-    return osp.join('experiments', opt['name'])
-
-
 def prepared(opt: dict) -> dict:
     """``opt`` completed as basicsr's parse_options would leave it (paths under the CWD), dirs created."""
     opt = copy.deepcopy(opt)
@@ -147,12 +113,6 @@ def prepared(opt: dict) -> dict:
     os.makedirs(opt['path']['models'], exist_ok=True)
     os.makedirs(opt['path']['training_states'], exist_ok=True)
     return opt
-
-
-def build_model_from(opt: dict):
-    """A model straight from an options dict (no pipeline)."""
-    from basicsr.models import build_model
-    return build_model(prepared(opt))
 
 
 def train_batch(opt: dict, seed: int = 0) -> dict:

@@ -9,7 +9,7 @@ import yaml
 from sdakd_basicsr.distill.options import parse_sdakd_options
 from sdakd_basicsr.recipes.ablations import METHODS, apply_method, stage_iterations
 
-from tests.helpers import REPO, run_train, shrink
+from tests.helpers import REPO, shrink
 
 
 def shipped():
@@ -68,7 +68,7 @@ def test_generated_files_are_up_to_date_and_valid(tmp_path):
 
 
 @pytest.mark.parametrize('method', ['teacher_d_only', 'scratch'])
-def test_methods_run_through_the_pipeline(workdir, method):
+def test_methods_run_through_the_pipeline(method, run_train):
     stages = {s: shrink(opt) for s, opt in shipped().items()}
     if method == 'teacher_d_only':
         run_train(stages[1])  # shared with SDAKD

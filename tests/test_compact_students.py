@@ -19,7 +19,7 @@ from sdakd_basicsr.archs.adapter_arch import FeatureAdapters
 from sdakd_basicsr.archs.generator_call import FAMILIES, GeneratorFamily, spec_from_state, student_taps_for
 from sdakd_basicsr.distill.capacity import matched_discriminator_width
 
-from tests.helpers import REPO, TAPS, TEACHER_G, build, run_train, shrink
+from tests.helpers import REPO, TAPS, TEACHER_G, build, shrink
 
 COMPACT_G = dict(type='SRVGGNetCompact', num_in_ch=3, num_out_ch=3, num_feat=4, num_conv=3, upscale=4,
                  act_type='prelu')
@@ -107,7 +107,7 @@ def write_teacher_files(scale: int) -> None:
 
 
 @pytest.mark.parametrize('scale', [4, 2])
-def test_compact_student_runs_three_stages_and_loads_without_the_plugin(workdir, scale):
+def test_compact_student_runs_three_stages_and_loads_without_the_plugin(scale, run_train):
     if scale == 2:
         from tests.test_x2 import x2_validation_pairs
         x2_validation_pairs()
@@ -161,7 +161,7 @@ def test_compact_student_matches_realesrganer_byte_for_byte(workdir, tmp_path):
     assert mine.dtype == theirs.dtype and np.array_equal(mine, theirs)
 
 
-def test_another_basicsr_generator_needs_only_its_family_entry(workdir, monkeypatch):
+def test_another_basicsr_generator_needs_only_its_family_entry(monkeypatch, run_train):
     """EDSR as a student of the RRDBNet teacher: one GeneratorFamily entry (its tap candidates and scale key)."""
     def edsr_depths(spec):
         n = int(spec.get('num_block', 16))

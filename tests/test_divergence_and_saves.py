@@ -10,7 +10,7 @@ import torch
 from sdakd_basicsr import checkpoints
 from sdakd_basicsr.models.sdakd_model import SDAKDModel
 
-from tests.helpers import build_model_from, checkpointed_stage1, run_train, tiny_options
+from tests.helpers import checkpointed_stage1, tiny_options
 
 
 def test_a_full_disk_leaves_the_previous_checkpoint_intact(tmp_path, monkeypatch):
@@ -41,7 +41,7 @@ def test_a_write_that_cannot_be_read_back_never_replaces_the_file(tmp_path, monk
     assert torch.load(path)['iter'] == 1
 
 
-def test_diverged_weights_stop_the_run_before_anything_is_written(workdir, monkeypatch):
+def test_diverged_weights_stop_the_run_before_anything_is_written(monkeypatch, run_train):
     opt = checkpointed_stage1()
     original = SDAKDModel.optimize_parameters
 
@@ -63,7 +63,7 @@ def test_diverged_weights_stop_the_run_before_anything_is_written(workdir, monke
     assert all(torch.isfinite(v).all() and v.abs().max() < 1e3 for v in saved.values())
 
 
-def test_a_learning_rate_lowered_for_the_resume_is_applied(workdir, monkeypatch):
+def test_a_learning_rate_lowered_for_the_resume_is_applied(monkeypatch, run_train):
     opt = checkpointed_stage1()
     original = SDAKDModel.optimize_parameters
 
@@ -91,7 +91,7 @@ def test_a_learning_rate_lowered_for_the_resume_is_applied(workdir, monkeypatch)
     assert 'train.optim_g.lr changed at resume: 0.0001 -> 5e-05 (applied' in log
 
 
-def test_frozen_and_absent_networks_are_not_checked(workdir):
+def test_frozen_and_absent_networks_are_not_checked(build_model_from):
     no_prev = {f'path.pretrain_network_{k}': None for k in ('g', 'd', 'adapters')}
     model = build_model_from(tiny_options(3, **{'sdakd.train_d_teacher': False, **no_prev}))
     with torch.no_grad():

@@ -4,7 +4,7 @@ import os
 import pytest
 import torch
 
-from tests.helpers import DELETE, TEACHER_G_FILE, build_model_from, run_train, tiny_options
+from tests.helpers import DELETE, TEACHER_G_FILE, tiny_options
 
 NO_PREV = {'path.pretrain_network_g': None, 'path.pretrain_network_d': None, 'path.pretrain_network_adapters': None}
 
@@ -13,7 +13,7 @@ def opts(stage, **extra):
     return tiny_options(stage, **{**NO_PREV, **extra})
 
 
-def test_missing_teacher_names_the_official_download(workdir):
+def test_missing_teacher_names_the_official_download(build_model_from):
     os.remove(TEACHER_G_FILE)
     with pytest.raises(FileNotFoundError) as err:
         build_model_from(opts(2))
@@ -22,13 +22,13 @@ def test_missing_teacher_names_the_official_download(workdir):
     assert 'releases/download/v0.1.0/RealESRGAN_x4plus.pth' in msg
 
 
-def test_missing_teacher_discriminator_names_the_official_download(workdir):
+def test_missing_teacher_discriminator_names_the_official_download(build_model_from):
     os.remove('experiments/pretrained_models/RealESRGAN_x4plus_netD.pth')
     with pytest.raises(FileNotFoundError, match=r'path.pretrain_network_d_teacher.*v0.2.2.3/RealESRGAN_x4plus_netD'):
         build_model_from(opts(3))
 
 
-def test_missing_previous_stage_names_the_option_file_that_writes_it(workdir):
+def test_missing_previous_stage_names_the_option_file_that_writes_it(build_model_from):
     with pytest.raises(FileNotFoundError) as err:
         build_model_from(tiny_options(2))  # stage 1 never ran
     msg = str(err.value)
@@ -36,7 +36,7 @@ def test_missing_previous_stage_names_the_option_file_that_writes_it(workdir):
     assert 'options/sdakd_realesrgan_stage1.yml' in msg
 
 
-def test_checkpoint_of_another_width_is_rejected_with_the_mismatch(workdir):
+def test_checkpoint_of_another_width_is_rejected_with_the_mismatch(run_train, build_model_from):
     run_train(tiny_options(1, total_iter=1, **{'path.pretrain_network_g': None}))  # width 1/2
     opt = tiny_options(2, **{'network_g.num_feat': 2, 'network_g.num_grow_ch': 1})  # width 1/4 student
     with pytest.raises(ValueError) as err:
@@ -45,32 +45,32 @@ def test_checkpoint_of_another_width_is_rejected_with_the_mismatch(workdir):
     assert 'does not fit RRDBNet' in msg and 'conv_first.weight: checkpoint (4, 3, 3, 3) vs network (2, 3, 3, 3)' in msg
 
 
-def test_teacher_of_the_wrong_size_is_rejected(workdir):
+def test_teacher_of_the_wrong_size_is_rejected(build_model_from):
     opt = opts(2, **{'sdakd.teacher_g.network.num_feat': 16})
     with pytest.raises(ValueError, match=r'sdakd.teacher_g: .*RealESRGAN_x4plus.pth \[params_ema\] does not fit'):
         build_model_from(opt)
 
 
-def test_wrong_param_key_lists_the_keys_in_the_file(workdir):
+def test_wrong_param_key_lists_the_keys_in_the_file(build_model_from):
     opt = opts(2, **{'sdakd.teacher_g.param_key': 'g_ema'})
     torch.save({'weights': {}}, TEACHER_G_FILE)
     with pytest.raises(ValueError, match=r"sdakd.teacher_g: .* has no 'g_ema' entry; its entries: \['weights'\]"):
         build_model_from(opt)
 
 
-def test_unknown_tap_lists_the_valid_names(workdir):
+def test_unknown_tap_lists_the_valid_names(build_model_from):
     with pytest.raises(KeyError) as err:
         build_model_from(opts(2, **{'sdakd.taps': ['body.0', 'body.7']}))
     msg = str(err.value)
     assert "['body.7']" in msg and 'body.1' in msg and 'conv_body' in msg
 
 
-def test_taps_with_different_spatial_sizes_are_rejected(workdir):
+def test_taps_with_different_spatial_sizes_are_rejected(build_model_from):
     with pytest.raises(ValueError, match='spatial size'):
         build_model_from(opts(2, **{'sdakd.taps': ['conv_up1'], 'sdakd.student_taps': ['conv_body']}))
 
 
-def test_stage_needing_a_discriminator_that_is_not_configured(workdir):
+def test_stage_needing_a_discriminator_that_is_not_configured(build_model_from):
     with pytest.raises(KeyError, match=r'needs the student discriminator .* `network_d` is not configured'):
         build_model_from(opts(2, network_d=DELETE))
     with pytest.raises(KeyError, match=r'`network_d_teacher` is not configured'):
@@ -80,37 +80,37 @@ def test_stage_needing_a_discriminator_that_is_not_configured(workdir):
         build_model_from(opts(3, **{'train.optim_d_teacher': DELETE}))
 
 
-def test_queue_size_not_divisible_by_batch(workdir):
+def test_queue_size_not_divisible_by_batch(build_model_from):
     with pytest.raises(ValueError, match='queue_size 5 must be divisible by datasets.train.batch_size_per_gpu 2'):
         build_model_from(opts(1, queue_size=5))
 
 
-def test_unknown_sdakd_key_is_an_error(workdir):
+def test_unknown_sdakd_key_is_an_error(build_model_from):
     with pytest.raises(KeyError, match=r"sdakd.train_d_teacherr: unknown key \(did you mean 'train_d_teacher'\?\)"):
         build_model_from(opts(3, **{'sdakd.train_d_teacherr': False}))
 
 
-def test_unknown_train_loss_key_is_an_error(workdir):
+def test_unknown_train_loss_key_is_an_error(build_model_from):
     # the whole-file check (KeyError from the sdakd/train schema, OptionError from the file schema) names it
     with pytest.raises((KeyError, ValueError), match=r"train.fmd_otp: unknown key \(did you mean 'fmd_opt'\?\)"):
         build_model_from(opts(2, **{'train.fmd_otp': {'type': 'FeatureMapDistillLoss'}}))
 
 
-def test_fmd_without_adapters_and_adapters_without_fmd(workdir):
+def test_fmd_without_adapters_and_adapters_without_fmd(build_model_from):
     with pytest.raises(KeyError, match='`network_adapters` is not configured'):
         build_model_from(opts(2, network_adapters=DELETE))
     with pytest.raises(KeyError, match='the adapters would never train'):
         build_model_from(opts(2, **{'train.fmd_opt': DELETE}))
 
 
-def test_bad_stage_and_bad_discriminator_names(workdir):
+def test_bad_stage_and_bad_discriminator_names(build_model_from):
     with pytest.raises(ValueError, match=r'sdakd.stage must be 0 \(teacher-D warm-up\), 1, 2 or 3, got 4'):
         build_model_from(opts(1, **{'sdakd.stage': 4}))
     with pytest.raises(ValueError, match=r"unknown discriminator\(s\) \['studnet'\]"):
         build_model_from(opts(2, **{'sdakd.adversarial': ['studnet']}))
 
 
-def test_errors_happen_before_anything_is_written(workdir):
+def test_errors_happen_before_anything_is_written(run_train):
     """A failing start must not archive or touch an existing experiment's checkpoints."""
     run_train(tiny_options(1, total_iter=1, **{'path.pretrain_network_g': None}))
     exp = 'experiments/sdakd_realesrgan_x4_w0.5_stage1/models/net_g_latest.pth'

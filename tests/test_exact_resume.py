@@ -9,7 +9,7 @@ import torch
 
 from sdakd_basicsr.models.sdakd_model import SDAKDModel
 
-from tests.helpers import run_train, tiny_options
+from tests.helpers import tiny_options
 
 NO_PREV = {'path.pretrain_network_g': None, 'path.pretrain_network_d': None, 'path.pretrain_network_adapters': None}
 
@@ -42,7 +42,7 @@ def stop_at(monkeypatch, iteration: int) -> None:
     monkeypatch.setattr(SDAKDModel, 'optimize_parameters', killed)
 
 
-def test_stop_and_auto_resume_equals_the_uninterrupted_run_bit_for_bit(workdir, monkeypatch):
+def test_stop_and_auto_resume_equals_the_uninterrupted_run_bit_for_bit(monkeypatch, run_train):
     run_train(stage3('straight'))
     stop_at(monkeypatch, 5)
     with pytest.raises(KeyboardInterrupt):
@@ -56,7 +56,7 @@ def test_stop_and_auto_resume_equals_the_uninterrupted_run_bit_for_bit(workdir, 
     assert not differ, f'{len(differ)} of {len(straight)} tensors differ, e.g. {differ[:3]}'
 
 
-def test_option_changes_at_resume_are_applied_listed_or_refused(workdir):
+def test_option_changes_at_resume_are_applied_listed_or_refused(run_train):
     opt = stage3('changes', total_iter=3)
     run_train(opt)
     dropped = stage3('changes', total_iter=5)
@@ -73,7 +73,7 @@ def test_option_changes_at_resume_are_applied_listed_or_refused(workdir):
     assert 'without effect on training: logger.print_freq: 1 -> 2' in text
 
 
-def test_kill_9_at_any_moment_then_auto_resume_equals_the_uninterrupted_run(workdir):
+def test_kill_9_at_any_moment_then_auto_resume_equals_the_uninterrupted_run(run_train):
     """A real SIGKILL of a training process, as soon as its first training state is on disk (wherever the run
     then is: mid-iteration, mid-save, ...), and --auto_resume: the same weights as a run that never stopped."""
     import signal

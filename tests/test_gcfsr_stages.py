@@ -9,7 +9,7 @@ import yaml
 
 from sdakd_basicsr.archs.gcfsr_arch import GCFSR, GCFSR_blind
 
-from tests.helpers import REPO, build_model_from, run_train, write_images
+from tests.helpers import REPO, write_images
 
 T_NARROW, S_NARROW, STYLE = 1 / 16, 1 / 32, 32  # teacher 32 channels, student 16, style size 32
 TEACHER_FILES = {'gcfsr': ('experiments/pretrained_models/gcfsr-1024.pth', GCFSR, 'params_ema'),
@@ -80,7 +80,7 @@ def test_face_val_dataset_infers_the_scale(faces):
 
 
 @pytest.mark.parametrize('variant', ['gcfsr', 'gcfsr512'])
-def test_gcfsr_stages_0_to_3_run_through_the_pipeline(faces, variant):
+def test_gcfsr_stages_0_to_3_run_through_the_pipeline(faces, variant, run_train):
     for stage in range(4):
         exp = run_train(tiny(variant, stage))
         models = sorted(os.listdir(osp.join(exp, 'models')))
@@ -90,14 +90,14 @@ def test_gcfsr_stages_0_to_3_run_through_the_pipeline(faces, variant):
     assert 'l_dt_r1' in log and 'l_ds_r1' in log and 'psnr_teacher' in log  # lazy R1 ran on both discriminators
 
 
-def test_gcfsr_taps_match_in_size_and_scale_channels_by_the_width(faces):
+def test_gcfsr_taps_match_in_size_and_scale_channels_by_the_width(faces, build_model_from):
     opt = tiny('gcfsr', 2, **{'path': {'pretrain_network_g': None, 'resume_state': None}})
     model = build_model_from(opt)
     # teacher 32 channels at every tapped resolution, student 16
     assert model.net_adapters.channels == [(16, 32)] * 3
 
 
-def test_teacher_and_student_share_the_noise_and_condition(faces):
+def test_teacher_and_student_share_the_noise_and_condition(faces, build_model_from):
     opt = tiny('gcfsr', 2, **{'path': {'pretrain_network_g': None, 'resume_state': None}})
     model = build_model_from(opt)
     seen = {}
@@ -114,14 +114,14 @@ def test_teacher_and_student_share_the_noise_and_condition(faces):
     assert len(t_kw['noise']) == 3 and all(a is b for a, b in zip(t_kw['noise'], s_kw['noise']))
 
 
-def test_stage3_without_the_warmed_up_teacher_discriminator_names_stage0(faces):
+def test_stage3_without_the_warmed_up_teacher_discriminator_names_stage0(faces, build_model_from):
     opt = tiny('gcfsr', 3)
     opt['path'] = {'pretrain_network_d_teacher': opt['path']['pretrain_network_d_teacher'], 'resume_state': None}
     with pytest.raises(FileNotFoundError, match=r'options/sdakd_gcfsr_stage0.yml'):
         build_model_from(opt)
 
 
-def test_lazy_regularisation_correction_of_the_optimizers(faces):
+def test_lazy_regularisation_correction_of_the_optimizers(faces, build_model_from):
     opt = tiny('gcfsr', 3, **{'path': {'resume_state': None}})
     model = build_model_from(dict(opt, path={'resume_state': None}))
     g, d = model.optimizer_g.param_groups[0], model.optimizer_d.param_groups[0]
@@ -131,13 +131,13 @@ def test_lazy_regularisation_correction_of_the_optimizers(faces):
     assert d['lr'] == pytest.approx(2e-3 * ratio) and d['betas'] == pytest.approx((0, 0.99**ratio))
 
 
-def test_gcfsr_channels_last_is_refused_with_the_reason(faces):
+def test_gcfsr_channels_last_is_refused_with_the_reason(faces, build_model_from):
     sd = dict(tiny('gcfsr', 2)['sdakd'], channels_last=True)
     with pytest.raises(ValueError, match='sdakd.channels_last: GCFSR uses StyleGAN2 modulated convolutions'):
         build_model_from(tiny('gcfsr', 2, **{'sdakd': sd, 'path': {'pretrain_network_g': None, 'resume_state': None}}))
 
 
-def test_gcfsr_stage3_with_bf16_autocast_half_teacher_and_lazy_r1(faces):
+def test_gcfsr_stage3_with_bf16_autocast_half_teacher_and_lazy_r1(faces, run_train):
     sd = dict(tiny('gcfsr', 3)['sdakd'], amp='bf16', teacher_dtype='bf16')
     exp = run_train(tiny('gcfsr', 3, **{'sdakd': sd, 'path': {'resume_state': None}}))
     log = open([osp.join(exp, f) for f in os.listdir(exp) if f.startswith('train_')][0]).read()

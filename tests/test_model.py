@@ -4,7 +4,7 @@ import copy
 import pytest
 import torch
 
-from tests.helpers import DELETE, TEACHER_D_FILE, TEACHER_G_FILE, build, build_model_from, tiny_options, train_batch
+from tests.helpers import DELETE, TEACHER_D_FILE, TEACHER_G_FILE, build, tiny_options, train_batch
 
 NO_PREV = {'path.pretrain_network_g': None, 'path.pretrain_network_d': None, 'path.pretrain_network_adapters': None}
 
@@ -26,7 +26,7 @@ def run_iters(model, opt, n, start=1):
         model.optimize_parameters(it)
 
 
-def test_stage1_does_not_run_the_teacher(workdir):
+def test_stage1_does_not_run_the_teacher(build_model_from):
     opt = stage_opts(1)
     model = build_model_from(opt)
     calls = count_forwards(model.net_g_teacher)
@@ -36,7 +36,7 @@ def test_stage1_does_not_run_the_teacher(workdir):
     assert len(model.optimizers) == 1
 
 
-def test_stage1_with_output_distillation_runs_the_teacher(workdir):
+def test_stage1_with_output_distillation_runs_the_teacher(build_model_from):
     opt = stage_opts(1, **{'train.kd_opt.loss_weight': 0.5})
     model = build_model_from(opt)
     calls = count_forwards(model.net_g_teacher)
@@ -44,7 +44,7 @@ def test_stage1_with_output_distillation_runs_the_teacher(workdir):
     assert len(calls) == 2 and 'l_g_kd' in model.log_dict
 
 
-def test_teacher_is_frozen_bit_identical_and_not_optimised(workdir):
+def test_teacher_is_frozen_bit_identical_and_not_optimised(build_model_from):
     opt = stage_opts(3)
     model = build_model_from(opt)
     official = torch.load(TEACHER_G_FILE)['params_ema']
@@ -60,7 +60,7 @@ def test_teacher_is_frozen_bit_identical_and_not_optimised(workdir):
 
 
 @pytest.mark.parametrize('trainable', [True, False])
-def test_teacher_discriminator_changes_only_when_trainable(workdir, trainable):
+def test_teacher_discriminator_changes_only_when_trainable(trainable, build_model_from):
     extra = {'sdakd.train_d_teacher': trainable}
     if not trainable:
         extra['train.optim_d_teacher'] = DELETE  # not needed when D_T is frozen
@@ -78,7 +78,7 @@ def test_teacher_discriminator_changes_only_when_trainable(workdir, trainable):
 
 
 @pytest.mark.parametrize('student_feat, grow', [(4, 2), (2, 1)])  # widths 1/2 and 1/4 of the tiny teacher
-def test_adapters_follow_the_width_and_receive_gradients(workdir, student_feat, grow):
+def test_adapters_follow_the_width_and_receive_gradients(student_feat, grow, build_model_from):
     opt = stage_opts(2, **{'network_g.num_feat': student_feat, 'network_g.num_grow_ch': grow})
     model = build_model_from(opt)
     firsts = [a[0] for a in model.net_adapters.adapters]
@@ -92,13 +92,13 @@ def test_adapters_follow_the_width_and_receive_gradients(workdir, student_feat, 
     assert any(not torch.equal(before[k], after[k]) for k in before)
 
 
-def test_conv1x1_adapter_kind(workdir):
+def test_conv1x1_adapter_kind(build_model_from):
     opt = stage_opts(2, **{'network_adapters.kind': 'conv1x1'})
     model = build_model_from(opt)
     assert all(isinstance(a, torch.nn.Conv2d) for a in model.net_adapters.adapters)
 
 
-def test_student_discriminator_only_in_stage3(workdir):
+def test_student_discriminator_only_in_stage3(build_model_from):
     """Ablation (f): stage 3 without the teacher discriminator."""
     opt = stage_opts(3, **{'sdakd.adversarial': ['student'], 'network_d_teacher': DELETE,
                            'path.pretrain_network_d_teacher': DELETE, 'path.param_key_d_teacher': DELETE})
@@ -107,7 +107,7 @@ def test_student_discriminator_only_in_stage3(workdir):
     assert model.net_d_teacher is None and 'l_g_gan_dt' not in model.log_dict and 'l_g_gan_ds' in model.log_dict
 
 
-def test_losses_fall_on_a_fixed_batch(workdir):
+def test_losses_fall_on_a_fixed_batch(build_model_from):
     opt = stage_opts(2, high_order_degradation=False)
     for key in ('optim_g', 'optim_d'):
         opt['train'][key]['lr'] = 2e-3
@@ -127,7 +127,7 @@ def test_losses_fall_on_a_fixed_batch(workdir):
         assert last < 0.8 * first, f'{term}: {first:.4f} -> {last:.4f}'
 
 
-def test_trained_student_loads_strictly_into_a_plain_rrdbnet(workdir):
+def test_trained_student_loads_strictly_into_a_plain_rrdbnet(build_model_from):
     from tests.helpers import STUDENT_G
     opt = stage_opts(2)
     model = build_model_from(opt)
@@ -142,7 +142,7 @@ def test_trained_student_loads_strictly_into_a_plain_rrdbnet(workdir):
         assert torch.allclose(plain(x), model.net_g_ema(x))
 
 
-def test_stage0_warms_up_only_the_teacher_discriminator(workdir):
+def test_stage0_warms_up_only_the_teacher_discriminator(build_model_from):
     opt = stage_opts(3, **{'sdakd.stage': 0, 'sdakd.adversarial': DELETE, 'train.fmd_opt': DELETE,
                            'network_adapters': DELETE, 'network_d': DELETE})
     model = build_model_from(opt)
@@ -156,7 +156,7 @@ def test_stage0_warms_up_only_the_teacher_discriminator(workdir):
     assert any(not torch.equal(v, d_before[k]) for k, v in model.net_d_teacher.state_dict().items())
 
 
-def test_init_student_from_teacher_at_full_width_copies_the_teacher(workdir):
+def test_init_student_from_teacher_at_full_width_copies_the_teacher(build_model_from):
     from tests.helpers import TEACHER_G
     opt = stage_opts(1, **{'sdakd.init_student_from_teacher': True, 'network_g': dict(TEACHER_G)})
     model = build_model_from(opt)
@@ -170,13 +170,13 @@ def test_init_student_from_teacher_at_full_width_copies_the_teacher(workdir):
     assert not model._pending_channel_init
 
 
-def test_init_student_from_teacher_conflicts_with_a_pretrained_student(workdir):
+def test_init_student_from_teacher_conflicts_with_a_pretrained_student(build_model_from):
     with pytest.raises(KeyError, match='keep one'):
         build_model_from(stage_opts(1, **{'sdakd.init_student_from_teacher': True,
                                           'path.pretrain_network_g': 'experiments/pretrained_models/x.pth'}))
 
 
-def test_teacher_stops_at_its_last_tap_when_its_output_is_not_needed(workdir):
+def test_teacher_stops_at_its_last_tap_when_its_output_is_not_needed(build_model_from):
     opt = stage_opts(2)  # FMD, no output distillation
     model = build_model_from(opt)
     hr_calls = count_forwards(model.net_g_teacher.conv_hr)
@@ -191,7 +191,7 @@ def test_teacher_stops_at_its_last_tap_when_its_output_is_not_needed(workdir):
     assert len(hr_calls) == 1 and 'l_g_fmd' in model.log_dict
 
 
-def test_teacher_runs_whole_with_output_distillation_or_when_truncation_is_off(workdir):
+def test_teacher_runs_whole_with_output_distillation_or_when_truncation_is_off(build_model_from):
     for extra in ({'train.kd_opt.loss_weight': 1.0}, {'sdakd.truncate_teacher': False}):
         opt = stage_opts(2, **extra)
         model = build_model_from(opt)
@@ -201,7 +201,7 @@ def test_teacher_runs_whole_with_output_distillation_or_when_truncation_is_off(w
 
 
 @pytest.mark.parametrize('amp', ['bf16', 'fp16'])
-def test_mixed_precision_trains_every_network_in_fp32_weights(workdir, amp):
+def test_mixed_precision_trains_every_network_in_fp32_weights(amp, build_model_from):
     opt = stage_opts(3, **{'sdakd.amp': amp})
     model = build_model_from(opt)
     before = {k: copy.deepcopy(getattr(model, k).state_dict())
@@ -219,12 +219,12 @@ def test_mixed_precision_trains_every_network_in_fp32_weights(workdir, amp):
     assert len(model.precision.scalers) == (3 if amp == 'fp16' else 0)
 
 
-def test_unknown_amp_mode(workdir):
+def test_unknown_amp_mode(build_model_from):
     with pytest.raises(ValueError, match="sdakd.amp must be ~, bf16 or fp16, got 'fp8'"):
         build_model_from(stage_opts(2, **{'sdakd.amp': 'fp8'}))
 
 
-def test_half_precision_teacher_hands_on_fp32_features_outside_autograd(workdir):
+def test_half_precision_teacher_hands_on_fp32_features_outside_autograd(build_model_from):
     opt = stage_opts(2, **{'sdakd.teacher_dtype': 'bf16'})
     model = build_model_from(opt)
     reference = build_model_from(stage_opts(2))
@@ -247,7 +247,7 @@ def test_half_precision_teacher_hands_on_fp32_features_outside_autograd(workdir)
     assert torch.isfinite(torch.tensor(model.log_dict['l_g_fmd']))
 
 
-def test_teacher_activations_stay_out_of_autograd(workdir):
+def test_teacher_activations_stay_out_of_autograd(build_model_from):
     opt = stage_opts(2, **{'train.kd_opt.loss_weight': 1.0})
     model = build_model_from(opt)
     model.feed_data(train_batch(opt, seed=1))
@@ -255,7 +255,7 @@ def test_teacher_activations_stay_out_of_autograd(workdir):
     assert out.grad_fn is None and all(f.grad_fn is None for f in model.teacher_side.teacher_taps.collect())
 
 
-def test_channels_last_trains_like_the_default_layout(workdir):
+def test_channels_last_trains_like_the_default_layout(build_model_from):
     results = {}
     for layout in (False, True):
         opt = stage_opts(3, **{'sdakd.channels_last': layout})
@@ -275,14 +275,14 @@ def test_channels_last_trains_like_the_default_layout(workdir):
         assert diff < 1e-5, f'{key}: channels_last changed the training by {diff}'
 
 
-def test_bad_precision_and_layout_options(workdir):
+def test_bad_precision_and_layout_options(build_model_from):
     with pytest.raises(ValueError, match="sdakd.teacher_dtype must be fp32, bf16 or fp16, got 'half'"):
         build_model_from(stage_opts(2, **{'sdakd.teacher_dtype': 'half'}))
     with pytest.raises(ValueError, match="sdakd.channels_last must be true or false, got 'yes'"):
         build_model_from(stage_opts(2, **{'sdakd.channels_last': 'yes'}))
 
 
-def test_fp16_grad_scaler_state_is_saved_and_resumed(workdir):
+def test_fp16_grad_scaler_state_is_saved_and_resumed(build_model_from):
     import os
     opt = stage_opts(3, **{'sdakd.amp': 'fp16'})
     model = build_model_from(opt)
@@ -308,7 +308,7 @@ def test_fp16_grad_scaler_state_is_saved_and_resumed(workdir):
 
 
 @pytest.mark.parametrize('stage,once', [(1, True), (2, False), (2, True)])
-def test_sharpened_gt_travels_with_the_queue(workdir, stage, once):
+def test_sharpened_gt_travels_with_the_queue(stage, once, build_model_from):
     """One USM pass per batch when the sharpened GT is pooled (stage 1's default, as RealESRNet), two as in
     Real-ESRGAN otherwise; either way every dequeued GT keeps its own sharpened version."""
     extra = {'gt_size': 96} if stage == 1 else {'gt_size': 96, 'sdakd.sharpen_gt_once': once}
@@ -327,7 +327,7 @@ def test_sharpened_gt_travels_with_the_queue(workdir, stage, once):
     assert not torch.equal(model.gt, incoming[-1])  # the queue really shuffled pairs in
 
 
-def test_bad_sharpen_option(workdir):
+def test_bad_sharpen_option(build_model_from):
     with pytest.raises(ValueError, match="sdakd.sharpen_gt_once must be true or false, got 1"):
         build_model_from(stage_opts(2, **{'sdakd.sharpen_gt_once': 1}))
 
@@ -339,7 +339,7 @@ def d_distill_opts(stage=2, weight=10.0, **extra):
         'train.d_distill_opt': {'type': 'MSELoss', 'loss_weight': weight}, 'train.optim_d.lr': 1e-3, **extra})
 
 
-def test_student_discriminator_distilled_from_the_teacher_discriminator(workdir):
+def test_student_discriminator_distilled_from_the_teacher_discriminator(build_model_from):
     gaps = {}
     probe = torch.rand(2, 3, 64, 64, generator=torch.Generator().manual_seed(5))
     for weight in (0.0, 10.0):
@@ -358,14 +358,14 @@ def test_student_discriminator_distilled_from_the_teacher_discriminator(workdir)
     assert gaps[10.0] < 0.5 * gaps[0.0], gaps  # D_S's logits moved towards D_T's on unseen inputs
 
 
-def test_discriminator_distillation_needs_a_trained_student_d_and_a_teacher_d(workdir):
+def test_discriminator_distillation_needs_a_trained_student_d_and_a_teacher_d(build_model_from):
     with pytest.raises(KeyError, match='does not train D_S'):
         build_model_from(d_distill_opts(stage=1, **{'train.optim_d': DELETE}))  # stage 1's file has no D_S
     with pytest.raises(KeyError, match='needs the teacher discriminator: set `network_d_teacher`'):
         build_model_from(stage_opts(2, **{'train.d_distill_opt': {'type': 'MSELoss', 'loss_weight': 1.0}}))
 
 
-def test_gradient_norm_diagnostic_is_logged_and_changes_no_weight(workdir):
+def test_gradient_norm_diagnostic_is_logged_and_changes_no_weight(build_model_from):
     results = {}
     for on in (False, True):
         opt = stage_opts(3, **{'sdakd.log_grad_norms': on, 'train.kd_opt': {'type': 'L1Loss', 'loss_weight': 1.0}})

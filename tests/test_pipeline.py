@@ -11,7 +11,7 @@ import torch
 
 from sdakd_basicsr.models.sdakd_model import SDAKDModel
 
-from tests.helpers import REPO, STUDENT_G, build, checkpointed_stage1, run_train, tiny_options, write_options
+from tests.helpers import REPO, STUDENT_G, build, checkpointed_stage1, tiny_options, write_options
 
 
 def sha(path):
@@ -19,7 +19,7 @@ def sha(path):
         return hashlib.sha256(f.read()).hexdigest()
 
 
-def test_three_stages_run_in_sequence_and_hand_off_by_path(workdir):
+def test_three_stages_run_in_sequence_and_hand_off_by_path(run_train):
     written = {}
     for stage in (1, 2, 3):
         exp = run_train(tiny_options(stage, total_iter=2, val=True))
@@ -39,7 +39,7 @@ def test_three_stages_run_in_sequence_and_hand_off_by_path(workdir):
         torch.load('experiments/sdakd_realesrgan_x4_w0.5_stage3/models/net_g_latest.pth')['params_ema'], strict=True)
 
 
-def test_auto_resume_continues_with_the_saved_optimizer_and_scheduler_state(workdir, monkeypatch):
+def test_auto_resume_continues_with_the_saved_optimizer_and_scheduler_state(monkeypatch, run_train):
     opt = checkpointed_stage1()
     seen = []
     original = SDAKDModel.optimize_parameters
@@ -81,7 +81,7 @@ def test_auto_resume_continues_with_the_saved_optimizer_and_scheduler_state(work
     assert osp.isfile(f'{exp}/models/net_g_latest.pth')
 
 
-def test_nan_loss_stops_with_iteration_and_term_and_keeps_the_last_checkpoint(workdir, monkeypatch):
+def test_nan_loss_stops_with_iteration_and_term_and_keeps_the_last_checkpoint(monkeypatch, run_train):
     opt = checkpointed_stage1()
     original = SDAKDModel.feed_data
 
@@ -123,7 +123,7 @@ def test_entry_points_use_the_current_directory_as_root(workdir, entry):
     assert not osp.exists(osp.join(REPO, 'experiments/cli_run'))
 
 
-def test_student_is_testable_with_basicsr_srmodel(workdir):
+def test_student_is_testable_with_basicsr_srmodel(run_train):
     """The shipped test option file: BasicSR's SRModel + a plain RRDBNet load and test the student."""
     import yaml
     run_train(tiny_options(1, total_iter=1, **{'path.pretrain_network_g': None}))
@@ -142,7 +142,7 @@ def test_student_is_testable_with_basicsr_srmodel(workdir):
     assert len(images) == 2
 
 
-def test_auto_resume_of_a_stage_initialised_from_the_teacher(workdir, monkeypatch):
+def test_auto_resume_of_a_stage_initialised_from_the_teacher(monkeypatch, run_train):
     """Resume points path.pretrain_network_g at the saved student: no conflict, and no second initialisation."""
     opt = tiny_options(1, total_iter=3, **{'path.pretrain_network_g': None, 'sdakd.init_student_from_teacher': True,
                                            'network_g.num_feat': 8, 'network_g.num_grow_ch': 4})
@@ -170,7 +170,7 @@ def test_auto_resume_of_a_stage_initialised_from_the_teacher(workdir, monkeypatc
     assert osp.isfile(f'experiments/{opt["name"]}/models/net_g_latest.pth')
 
 
-def test_validation_with_teacher_fidelity_only(workdir):
+def test_validation_with_teacher_fidelity_only(run_train):
     """No val.metrics at all: psnr_teacher alone is logged (basicsr's own initialiser would fail)."""
     opt = tiny_options(1, total_iter=2, val=True, **{'path.pretrain_network_g': None})
     opt['val'].pop('metrics')

@@ -9,10 +9,10 @@ import torch
 
 from sdakd_basicsr.distill.preflight import ExperimentLock, check_device, read_options
 
-from tests.helpers import run_train, tiny_options
+from tests.helpers import tiny_options
 
 
-def test_a_bad_option_without_auto_resume_archives_nothing(workdir):
+def test_a_bad_option_without_auto_resume_archives_nothing(run_train):
     opt = tiny_options(1, total_iter=1, **{'path.pretrain_network_g': None})
     run_train(opt)
     before = sorted(os.listdir('experiments'))
@@ -22,12 +22,11 @@ def test_a_bad_option_without_auto_resume_archives_nothing(workdir):
     assert not any('archived' in d for d in os.listdir('experiments'))
 
 
-def test_options_are_resolved_once_and_the_model_receives_them(workdir, monkeypatch):
+def test_options_are_resolved_once_and_the_model_receives_them(monkeypatch, run_train, build_model_from):
     """train.py: the pre-flight resolves (every check), the model takes that resolution; a model built from
     Python resolves through the same function; basicsr's --debug changes the options, so they are resolved again."""
     from sdakd_basicsr.distill import options
 
-    from tests.helpers import build_model_from
     checks = []
     real = options.check_option_file
     monkeypatch.setattr(options, 'check_option_file', lambda opt: (checks.append(opt.get('name')), real(opt))[1])

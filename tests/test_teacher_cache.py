@@ -15,7 +15,7 @@ from sdakd_basicsr.data.teacher_cache import crop_and_flip, lq_images_of
 from sdakd_basicsr.distill.teacher_cache_builder import build_from_options
 from sdakd_basicsr.models.teacher_side import TeacherSide
 
-from tests.helpers import TAPS, TEACHER_G, TEACHER_G_FILE, build, run_train, tiny_options, write_images
+from tests.helpers import TAPS, TEACHER_G, TEACHER_G_FILE, build, tiny_options, write_images
 
 
 def paired_data(root, n=3, size=64):
@@ -101,7 +101,7 @@ def test_cached_maps_move_with_every_crop_and_flip(workdir):
     assert len(seen_flips) > 2
 
 
-def test_training_with_the_cache_never_runs_the_teacher(workdir, monkeypatch):
+def test_training_with_the_cache_never_runs_the_teacher(workdir, monkeypatch, run_train):
     paired_data(workdir)
     opt = cached_options(stage=2, total_iter=2)
     opt['name'] = 'cached_stage2'
@@ -131,8 +131,7 @@ def test_training_with_the_cache_never_runs_the_teacher(workdir, monkeypatch):
     ({'sdakd.taps': ['body.0', 'conv_body']}, 'taps'),
     ({'high_order_degradation': True}, 'high_order_degradation'),
 ])
-def test_a_cache_for_other_settings_is_refused_before_training(workdir, change, match):
-    from tests.helpers import build_model_from
+def test_a_cache_for_other_settings_is_refused_before_training(workdir, change, match, build_model_from):
     paired_data(workdir)
     opt = cached_options(stage=2)
     opt['path'].update(pretrain_network_g=None, pretrain_network_d=None, pretrain_network_adapters=None)

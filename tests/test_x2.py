@@ -10,7 +10,7 @@ import yaml
 from basicsr.archs.discriminator_arch import UNetDiscriminatorSN
 from basicsr.archs.rrdbnet_arch import RRDBNet
 
-from tests.helpers import REPO, STUDENT_G, TAPS, TEACHER_G, run_train, shrink
+from tests.helpers import REPO, STUDENT_G, TAPS, TEACHER_G, shrink
 
 
 def x2_options(stage, **extra):
@@ -42,7 +42,7 @@ def test_x2_files_are_wired_for_the_x2plus_teacher():
             assert 'sdakd_realesrgan_x2_w0.5_stage2' in opt['path']['pretrain_network_g']
 
 
-def test_three_x2_stages_run_and_hand_off(workdir):
+def test_three_x2_stages_run_and_hand_off(run_train):
     x2_validation_pairs()
     torch.manual_seed(0)
     teacher = RRDBNet(**{k: v for k, v in TEACHER_G.items() if k != 'type'}, scale=2)
