@@ -128,6 +128,10 @@ class DataKeys:
 
 
 # ------------------------------------------------------------------------------------------ checking
+class OptionError(ValueError):
+    """An option file that would fail (or silently misbehave) later: the message names the key and the fix."""
+
+
 # YAML 1.1 (and basicsr's --force_yml) read 1e-4 as a string: the fix, in both places
 NUMBER_AS_STRING_HINT = (' (YAML reads 1e-4 as a string: write 1.0e-4 or !!float 1e-4; after --force_yml write a '
                          'decimal, e.g. 0.0001)')

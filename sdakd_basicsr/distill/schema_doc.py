@@ -21,17 +21,19 @@ def _default_text(f: dataclasses.Field) -> str:
 def options_markdown() -> str:
     """The option reference (docs/options.md), generated from the schema."""
     lines = ['# Option reference', '',
-             'Generated from `sdakd_basicsr/distill/schema.py` by `python -m sdakd_basicsr.tools.options_doc '
+             'Generated from `sdakd_basicsr/distill/schema.py` and `file_schema.py` by '
+             '`python -m sdakd_basicsr.tools.options_doc '
              '--write`; do not edit by hand. Unknown keys in these blocks are errors; `~` is YAML null.',
              '',
-             'Beyond these tables, the pre-flight (`distill/file_schema.py`) checks `network_*` blocks (and '
+             'Beyond these tables, `distill.options.resolve_options` (run once, by the pre-flight or when a model '
+             'is built from Python) checks `network_*` blocks (and '
              '`sdakd.teacher_g.network`), the `*_opt` losses, optimizers, the scheduler and `val.metrics` against '
              'the constructor or function they are passed to (unknown arguments, values of another kind than the '
              "default, weights >= 0, the optimizer's own argument checks); Real-ESRGAN's top-level degradation "
              'keys (probabilities in [0, 1], [low, high] ranges, 3-way choices summing to 1); `path` keys against '
-             'the networks in the file; data folders, meta-info entries, a sample of image headers, crop and '
-             'batch sizes and the LR/GT scale; and duplicate YAML keys. Datasets of other classes: the keys their '
-             'source reads.', '']
+             'the networks in the file; the data on disk (`distill/data_checks.py`: folders, meta-info entries, a '
+             'sample of image headers, crop and batch sizes, the LR/GT scale); and duplicate YAML keys. Datasets '
+             'of other classes: the keys their source reads.', '']
     blocks = DOCUMENTED_BLOCKS + (('(top level, BasicSR)', fs.TopLevel), ('logger', fs.LoggerBlock),
                                   ('logger.wandb', fs.WandbBlock), ('val', fs.ValBlock),
                                   ('dist_params', fs.DistParams), ('datasets.<phase> (every dataset)', fs.LoaderKeys),
