@@ -14,7 +14,7 @@ Every message names the key path and, where one is close, the key that was proba
 """
 import inspect
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, make_dataclass
 from functools import lru_cache
 from typing import Any, Dict, Iterable, List, Optional, Set
 
@@ -99,21 +99,6 @@ class LoaderKeys:
                                'training: stop naming the file, or skip it with a warning')
 
 
-# Real-ESRGAN's values (data/degradation_presets.py, the one place): the defaults and the valid kernel names
-_KERNEL_DEFAULTS = kernel_defaults()
-KERNELS = tuple(_KERNEL_DEFAULTS['kernel_list'])
-
-
-def _preset(key: str, minimum: Optional[float]) -> Any:
-    return option(_KERNEL_DEFAULTS[key], minimum=minimum, help=_KERNEL_HELP[key.rstrip('2')])
-
-
-_KERNEL_HELP = {'blur_kernel_size': 'kernel size (odd)', 'kernel_list': 'kernel types', 'kernel_prob':
-                'their probabilities', 'sinc_prob': 'sinc-kernel probability', 'blur_sigma': '[low, high]',
-                'betag_range': '[low, high]', 'betap_range': '[low, high]',
-                'final_sinc_prob': 'final sinc-filter probability'}
-
-
 @dataclass
 class PairedKeys:
     """``PairedImageDataset`` (and subclasses): an LR folder next to a GT folder."""
@@ -127,28 +112,32 @@ class PairedKeys:
     teacher_cache: Optional[str] = option(None, help='TeacherCachedPairedDataset: the cache file')
 
 
-@dataclass
-class SynthesisKeys:
-    """``RealESRGANDataset`` (and ``RealESRGANCropDataset``): GT images and the blur kernels of the synthesis."""
-    dataroot_gt: str = option(required=True, help='GT folder (or lmdb)')
-    meta_info: Optional[str] = option(None, help='one GT path per line, relative to dataroot_gt')
-    crop_pad_size: int = option(400, minimum=1, help='GT crop (padded if smaller) before the synthesis')
-    # the first degradation's blur kernels, then the second's (suffix 2)
-    blur_kernel_size: int = _preset('blur_kernel_size', 3)
-    kernel_list: List[str] = _preset('kernel_list', None)
-    kernel_prob: List[float] = _preset('kernel_prob', None)
-    sinc_prob: float = _preset('sinc_prob', 0)
-    blur_sigma: List[float] = _preset('blur_sigma', None)
-    betag_range: List[float] = _preset('betag_range', None)
-    betap_range: List[float] = _preset('betap_range', None)
-    blur_kernel_size2: int = _preset('blur_kernel_size2', 3)
-    kernel_list2: List[str] = _preset('kernel_list2', None)
-    kernel_prob2: List[float] = _preset('kernel_prob2', None)
-    sinc_prob2: float = _preset('sinc_prob2', 0)
-    blur_sigma2: List[float] = _preset('blur_sigma2', None)
-    betag_range2: List[float] = _preset('betag_range2', None)
-    betap_range2: List[float] = _preset('betap_range2', None)
-    final_sinc_prob: float = _preset('final_sinc_prob', 0)
+# The blur-kernel keys of the synthesis: names and values from data/degradation_presets.py (the one place); per
+# key without its round suffix (2): help, and the smallest allowed number
+_KERNEL_KEYS = {'blur_kernel_size': ('kernel size (odd)', 3), 'kernel_list': ('kernel types', None),
+                'kernel_prob': ('their probabilities', None), 'sinc_prob': ('sinc-kernel probability', 0),
+                'blur_sigma': ('[low, high]', None), 'betag_range': ('[low, high]', None),
+                'betap_range': ('[low, high]', None), 'final_sinc_prob': ('final sinc-filter probability', 0)}
+KERNELS = tuple(kernel_defaults()['kernel_list'])  # the kernel types Real-ESRGAN's synthesis draws
+
+
+def _kernel_field(key: str, value: Any) -> tuple:
+    """(name, type, schema field) of one kernel key, its type read from Real-ESRGAN's value."""
+    help, minimum = _KERNEL_KEYS[key.rstrip('2')]
+    if isinstance(value, list):
+        tp = List[str] if isinstance(value[0], str) else List[float]
+    else:
+        tp = type(value)
+    return key, tp, option(value, minimum=minimum, help=help)
+
+
+SynthesisKeys = make_dataclass('SynthesisKeys', [
+    ('dataroot_gt', str, option(required=True, help='GT folder (or lmdb)')),
+    ('meta_info', Optional[str], option(None, help='one GT path per line, relative to dataroot_gt')),
+    ('crop_pad_size', int, option(400, minimum=1, help='GT crop (padded if smaller) before the synthesis')),
+    *(_kernel_field(key, value) for key, value in kernel_defaults().items())])
+SynthesisKeys.__doc__ = ('``RealESRGANDataset`` (and ``RealESRGANCropDataset``): GT images and the blur kernels of '
+                         'the synthesis (the second degradation\'s keys end in 2).')
 
 
 TYPED_DATASETS = {'PairedImageDataset': PairedKeys, 'RealESRGANDataset': SynthesisKeys}
