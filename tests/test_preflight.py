@@ -23,8 +23,9 @@ def test_a_bad_option_without_auto_resume_archives_nothing(run_train):
 
 
 def test_options_are_resolved_once_and_the_model_receives_them(monkeypatch, run_train, build_model_from):
-    """train.py: the pre-flight resolves (every check), the model takes that resolution; a model built from
-    Python resolves through the same function; basicsr's --debug changes the options, so they are resolved again."""
+    """train.py: the pre-flight resolves (every check), the model takes that resolution (a resume too); a model
+    built from Python resolves through the same function; basicsr's --debug changes the options, so they are
+    resolved again."""
     from sdakd_basicsr.distill import options
 
     checks = []
@@ -35,6 +36,10 @@ def test_options_are_resolved_once_and_the_model_receives_them(monkeypatch, run_
     assert checks == [opt['name']] and not options._HANDED_OVER  # one resolution, taken by the model
     model = build_model_from(opt)
     assert checks == [opt['name']] * 2 and model.sd.stage == 1
+    # a resume: basicsr rewrites path.pretrain_* to the saved networks; the hand-over still holds
+    run_train(dict(opt, train=dict(opt['train'], total_iter=2)), '--auto_resume')
+    assert checks == [opt['name']] * 3 and not options._HANDED_OVER
+    assert os.path.isfile(f'experiments/{opt["name"]}/models/net_g_2.pth')
     checks.clear()
     run_train(dict(opt, name='second'), '--debug')
     assert checks == ['second', 'debug_second'] and not options._HANDED_OVER  # not the same options: used up

@@ -18,7 +18,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from ..archs.generator_call import family_of, student_taps_for
 from ..data.teacher_cache import check_cache_matches
-from .file_schema import PATH_FIXED, RUNTIME_KEYS, check_option_file
+from .file_schema import RUNTIME_KEYS, check_option_file
 from .schema import DataKeys, SDAKDBlock, TrainBlock, parse_block
 from .stage_policy import ADAPTERS_KEY, GENERATOR_KEY, NETWORK_KEYS, StagePolicy, resolve_policy
 
@@ -86,11 +86,11 @@ _HANDED_OVER: Dict[str, SDAKDOptions] = {}  # the pre-flight's last resolution, 
 
 
 def options_digest(opt: dict) -> str:
-    """A digest of what the user wrote: the keys basicsr adds at run time (``RUNTIME_KEYS``, ``path``'s own
-    folders, each dataset's phase and scale, num_gpu: auto made a count, a drawn manual_seed) left out."""
-    mine = {k: v for k, v in opt.items() if k not in RUNTIME_KEYS and k not in ('num_gpu', 'manual_seed')}
-    if isinstance(mine.get('path'), dict):
-        mine['path'] = {k: v for k, v in mine['path'].items() if k not in PATH_FIXED}
+    """A digest of what the user wrote that the resolution depends on. Left out: what basicsr adds or rewrites
+    between the pre-flight and the model (``RUNTIME_KEYS``; num_gpu: auto made a count; a drawn manual_seed;
+    each dataset's phase and scale; ``path``, where it puts its folders and, at a resume, the saved networks:
+    nothing in ``SDAKDOptions`` comes from ``path``, and the resume files are checked when they are found)."""
+    mine = {k: v for k, v in opt.items() if k not in RUNTIME_KEYS and k not in ('num_gpu', 'manual_seed', 'path')}
     if isinstance(mine.get('datasets'), dict):
         mine['datasets'] = {n: {k: v for k, v in d.items() if k not in ('phase', 'scale')} if isinstance(d, dict)
                             else d for n, d in mine['datasets'].items()}
@@ -105,8 +105,9 @@ def hand_over(opt: dict, sd: SDAKDOptions) -> None:
 
 def options_for_model(opt: dict) -> SDAKDOptions:
     """The model's options: the pre-flight's resolution when it was made of these same options (the train.py
-    path), else ``resolve_options`` now. basicsr's --debug and a resume's ``path.pretrain_*`` rewrite change the
-    options, so those are resolved again, by the same function. Either way the hand-over is used up."""
+    path, a resume included), else ``resolve_options`` now (a model built from Python; basicsr's --debug, which
+    changes the logger and the name, is resolved again by the same function). Either way the hand-over is used
+    up."""
     handed = _HANDED_OVER.pop(options_digest(opt), None)
     _HANDED_OVER.clear()
     return handed if handed is not None else resolve_options(opt)
