@@ -56,6 +56,12 @@ def check_data_files(spec: dict, where: str, training: bool) -> Optional[List[st
 SIZE_SAMPLE = 64  # images whose size is read (headers only) at start-up
 
 
+def _lq_path(spec: dict, gt_name: str) -> str:
+    """The LR file of a GT name in paired data, as PairedImageDataset names it (``filename_tmpl``)."""
+    stem, ext = osp.splitext(gt_name)
+    return osp.join(spec['dataroot_lq'], spec.get('filename_tmpl', '{}').format(stem) + ext)
+
+
 def _image_size(path: str) -> Optional[tuple]:
     """(width, height) from the header, or None when the file is not a readable image."""
     try:
@@ -80,7 +86,6 @@ def check_data_sizes(spec: dict, names: List[str], where: str, scale: int, gt_si
     pad = spec.get('crop_pad_size')
     if crop and pad and crop > pad:
         raise OptionError(f'{where}: the GT crop (gt_size {crop}) is larger than crop_pad_size {pad}')
-    tmpl = spec.get('filename_tmpl', '{}')
     for name in names[:SIZE_SAMPLE]:
         gt_path = osp.join(root, name)
         size = _image_size(gt_path)
@@ -90,8 +95,7 @@ def check_data_sizes(spec: dict, names: List[str], where: str, scale: int, gt_si
             raise OptionError(f'{where}.gt_size: the GT crop {crop} is larger than {gt_path} ({size[0]}x{size[1]}); '
                               'lower gt_size or use larger images')
         if isinstance(spec.get('dataroot_lq'), str):
-            stem, ext = osp.splitext(name)
-            lq_path = osp.join(spec['dataroot_lq'], tmpl.format(stem) + ext)
+            lq_path = _lq_path(spec, name)
             lq = _image_size(lq_path)
             if lq is None:
                 raise OptionError(f'{where}.dataroot_lq: {lq_path} (the LR of {gt_path}) is missing or unreadable')
@@ -105,12 +109,9 @@ def decode_all_images(spec: dict, names: List[str], where: str, time_limit_s: fl
     """``sdakd.data.verify_images: all``: decode every training image (GT and, paired, LR) fully, so that a file
     whose header is fine but whose body is truncated or corrupt is named now; progress every 5 s; stops after
     ``time_limit_s`` (0: no limit) saying how many were checked. Returns the number of images decoded."""
-
-    root, lq_root = spec['dataroot_gt'], spec.get('dataroot_lq')
-    tmpl = spec.get('filename_tmpl', '{}')
-    files = [osp.join(root, n) for n in names]
-    if isinstance(lq_root, str):
-        files += [osp.join(lq_root, tmpl.format(osp.splitext(n)[0]) + osp.splitext(n)[1]) for n in names]
+    files = [osp.join(spec['dataroot_gt'], n) for n in names]
+    if isinstance(spec.get('dataroot_lq'), str):
+        files += [_lq_path(spec, n) for n in names]
     start = last = time.time()
     for i, path in enumerate(files, 1):
         try:

@@ -26,8 +26,8 @@ from basicsr.utils.registry import ARCH_REGISTRY, DATASET_REGISTRY, LOSS_REGISTR
 
 from ..data.degradation_presets import kernel_defaults, synthesis_defaults
 from .data_checks import check_data_files, check_data_sizes, decode_all_images
-from .schema import (NUMBER_AS_STRING_HINT, DataKeys, OptionError, TrainBlock, check_value, did_you_mean, option,
-                     parse_block)
+from .schema import (NUMBER_AS_STRING_HINT, DataChecks, DataKeys, OptionError, TrainBlock, check_value, did_you_mean,
+                     option, parse_block)
 from .stage_policy import NETWORK_KEYS
 
 
@@ -310,8 +310,6 @@ def check_networks(opt: dict, label: Optional[str] = None) -> None:
         if not key.startswith('network_') or spec is None:
             continue
         key = label or key
-        if not isinstance(spec, dict):
-            raise OptionError(f'{key} must be a mapping with a type and the constructor arguments, got {spec!r}')
         cls = _registered(ARCH_REGISTRY, 'architecture', spec.get('type'), key, spec)
         kwargs = {k: v for k, v in spec.items() if k != 'type'}
         names = _check_signature(cls, kwargs, key, skip=getattr(cls, 'filled_in_by_model', ()))
@@ -336,8 +334,6 @@ def check_training_blocks(opt: dict) -> None:
     for key, spec in train.items():
         where = f'train.{key}'
         if key.endswith('_opt') and spec is not None:
-            if not isinstance(spec, dict):
-                raise OptionError(f'{where} must be a mapping (type, loss_weight, ...), got {spec!r}')
             cls = _registered(LOSS_REGISTRY, 'loss', spec.get('type'), where, spec)
             _check_signature(cls, {k: v for k, v in spec.items() if k != 'type'}, where)
             if 'loss_weight' in spec:
@@ -378,9 +374,7 @@ def _required_type(spec: dict, where: str) -> Any:
     return spec['type']
 
 
-def _check_optimizer(spec: Any, where: str) -> None:
-    if not isinstance(spec, dict):
-        raise OptionError(f'{where} must be a mapping (type, lr, ...), got {spec!r}')
+def _check_optimizer(spec: dict, where: str) -> None:
     name = _required_type(spec, where)
     cls = getattr(torch.optim, name, None) if isinstance(name, str) else None
     if not (isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer)):
@@ -400,10 +394,7 @@ def _check_optimizer(spec: Any, where: str) -> None:
         raise OptionError(f'{where}: {name} rejects these settings: {err}') from None
 
 
-def _check_scheduler(spec: Any, where: str) -> None:
-
-    if not isinstance(spec, dict):
-        raise OptionError(f'{where} must be a mapping (type, ...), got {spec!r}')
+def _check_scheduler(spec: dict, where: str) -> None:
     name = _required_type(spec, where)
     known = ('MultiStepLR', 'MultiStepRestartLR', 'CosineAnnealingRestartLR')
     if name not in known:
@@ -428,8 +419,6 @@ def check_path_block(opt: dict) -> None:
     path = opt.get('path')
     if path is None:
         return
-    if not isinstance(path, dict):
-        raise OptionError(f'path must be a mapping, got {path!r}')
     labels = {k[len('network_'):] for k in opt if k.startswith('network_')}
     roles = {r[len('network_'):] for r in NETWORK_KEYS}
     for key, value in path.items():
@@ -457,8 +446,6 @@ def check_datasets(opt: dict) -> None:
         raise OptionError('datasets is required: a mapping with at least a train entry (datasets.train.type, ...)')
     for phase, spec in datasets.items():
         where = f'datasets.{phase}'
-        if not isinstance(spec, dict):
-            raise OptionError(f'{where} must be a mapping, got {spec!r}')
         if phase.split('_')[0] not in ('train', 'val', 'test'):
             raise OptionError(f'{where}: entries are named train, val or val_<n> (BasicSR reads the phase from '
                               'the name)')
@@ -486,7 +473,8 @@ def check_datasets(opt: dict) -> None:
             check_data_sizes(spec, names, where, opt['scale'], opt.get('gt_size'))
             checks = (opt.get('sdakd') or {}).get('data') or {}
             if isinstance(checks, dict) and checks.get('verify_images') == 'all':
-                decode_all_images(spec, names, where, float(checks.get('verify_time_limit_s', 900) or 0))
+                limit = checks.get('verify_time_limit_s', DataChecks.verify_time_limit_s)
+                decode_all_images(spec, names, where, float(limit or 0))
         if phase == 'train' and opt.get('is_train', True):
             for key in ('batch_size_per_gpu', 'num_worker_per_gpu'):
                 if key not in spec:
@@ -498,7 +486,7 @@ def check_datasets(opt: dict) -> None:
 
 def check_crop_geometry(spec: dict, where: str, scale: int, top_gt_size: Optional[int]) -> None:
     """Every GT crop and pad is a whole multiple of the scale (else the LR crop is rounded and the pair no longer
-    lines up: BasicSR fails in iteration 1), and the crop fits in the pad."""
+    lines up: BasicSR fails in iteration 1). That the crop fits in the pad: ``data_checks.check_data_sizes``."""
     sizes = [(f'{where}.{key}', spec.get(key)) for key in ('gt_size', 'crop_pad_size')] + [('gt_size', top_gt_size)]
     for key, size in sizes:
         if isinstance(size, int) and not isinstance(size, bool) and size % scale:
@@ -573,7 +561,7 @@ def check_block_shapes(opt: dict) -> None:
 def check_option_file(opt: dict) -> None:
     """Every block outside ``sdakd:``/``train:``'s own schema (see the module docstring)."""
     check_unknown_keys('', [k for k in opt if k not in TOP_LEVEL], TOP_LEVEL | set(NETWORK_KEYS))
-    check_block_shapes(opt)
+    check_block_shapes(opt)  # from here on every block, dataset, network, loss and optimizer is a mapping
     if not isinstance(opt.get('network_g'), dict):
         raise OptionError('network_g is required: the student generator (e.g. {type: RRDBNet, num_feat: 32, ...})')
     parse_block(TopLevel, {k: opt[k] for k in TopLevel.__dataclass_fields__ if k in opt}, '(top level)')
@@ -582,8 +570,6 @@ def check_option_file(opt: dict) -> None:
         raise OptionError(f'num_gpu must be auto or a whole number >= 0, got {num_gpu!r}')
     for key, cls in BLOCKS.items():
         if opt.get(key) is not None:
-            if not isinstance(opt[key], dict):
-                raise OptionError(f'{key} must be a mapping, got {opt[key]!r}')
             parse_block(cls, opt[key], key)
     if isinstance(opt.get('train'), dict):  # a misspelt key is named before a required one is missed
         check_unknown_keys('train', opt['train'], TrainBlock.__dataclass_fields__)
