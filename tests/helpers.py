@@ -1,7 +1,9 @@
 """Pure builders for the tests: tiny network specs, images and option dicts (no downloads). What needs a
 prepared root (teacher files, data, the pipeline, a model) is a fixture in ``conftest.py``."""
 import copy
+import importlib.util
 import os
+import types
 from os import path as osp
 
 import cv2
@@ -18,6 +20,14 @@ STUDENT_G = dict(TEACHER_G, num_feat=4, num_grow_ch=2)  # width 1/2
 TAPS = ['body.0', 'body.1', 'conv_body']
 TEACHER_G_FILE = 'experiments/pretrained_models/RealESRGAN_x4plus.pth'  # the official names, tiny contents
 TEACHER_D_FILE = 'experiments/pretrained_models/RealESRGAN_x4plus_netD.pth'
+
+
+def load_script(name: str) -> types.ModuleType:
+    """A module of scripts/ (not a package) loaded from its file: no sys.path edits."""
+    spec = importlib.util.spec_from_file_location(name, osp.join(REPO, 'scripts', f'{name}.py'))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
 
 
 def build(spec: dict) -> torch.nn.Module:

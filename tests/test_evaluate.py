@@ -1,14 +1,15 @@
 """The evaluate command on tiny networks and generated images."""
-from os import path as osp
-
+import cv2
 import numpy as np
 import pytest
 import torch
 
 from basicsr.archs.rrdbnet_arch import RRDBNet
 
+from sdakd_basicsr.data.degradation import make_pairs
 from sdakd_basicsr.metrics import perceptual as pm
-from sdakd_basicsr.tools.evaluate import main, make_pair, tiled
+from sdakd_basicsr.metrics.images import detail_window
+from sdakd_basicsr.tools.evaluate import main, tiled
 
 from tests.helpers import write_images, write_options
 
@@ -41,18 +42,29 @@ def test_evaluate_writes_the_table_grid_and_states_missing_metrics(tmp_path, no_
                  '--student', f'b={tmp_path}/s.pth:4:2:1', '--tile', '6', '--out', str(out), '--device', 'cpu']) == 0
     report = (out / 'results.md').read_text()
     for row in ('| bicubic |', '| teacher |', '| a |', '| b |'):
-        assert row in report
-    assert 'bicubic x4, seed 0' in report
+        assert report.count(row) == 2  # a table for each kind of LR (the default: both)
+    assert '## Clean bicubic LR' in report and 'LR: bicubic x4.' in report
+    assert '## Real-ESRGAN-degraded LR' in report and 'LR: realesrgan x4, seed 0 + image index.' in report
     for metric, file_name in (('LPIPS', pm.LPIPS_BACKBONE), ('FID', pm.FID_INCEPTION)):
         note = next(line for line in report.splitlines() if line.startswith(f'- {metric} not computed'))
         assert file_name in note and 'https://' in note and str(no_weights_anywhere) in note
     assert '| LPIPS |' not in report and '| FID |' not in report
     rows = list(__import__('csv').DictReader(open(out / 'results.csv')))
-    a, b = [r for r in rows if r['generator'] in 'ab']
-    assert a['psnr_teacher'] == b['psnr_teacher'] != 'nan'  # the same student twice: same numbers
-    assert [r['psnr_teacher'] for r in rows if r['generator'] == 'teacher'] == ['inf']
-    assert float(a['psnr']) > 0 and 0 < float(a['ssim_y']) <= 1
-    assert osp.getsize(out / 'grid.png') > 1000
+    assert {r['lr'] for r in rows} == {'bicubic x4', 'realesrgan x4, seed 0 + image index'}
+    for lr in ('bicubic x4', 'realesrgan x4, seed 0 + image index'):
+        a, b = [r for r in rows if r['generator'] in 'ab' and r['lr'] == lr]
+        assert a['psnr_teacher'] == b['psnr_teacher'] != 'nan'  # the same student twice: same numbers
+        assert [r['psnr_teacher'] for r in rows if r['generator'] == 'teacher' and r['lr'] == lr] == ['inf']
+        assert float(a['psnr']) > 0 and 0 < float(a['ssim_y']) <= 1
+    clean, degraded = ([r for r in rows if r['generator'] == 'bicubic' and r['lr'] == lr][0]['psnr'] for lr in
+                       ('bicubic x4', 'realesrgan x4, seed 0 + image index'))
+    assert clean != degraded  # two different kinds of LR were measured
+    grid = cv2.imread(str(out / 'grid.png'))
+    assert grid.shape[0] > 2 * 48  # a row for each kind of LR
+    assert main(['--gt', str(tmp_path / 'gt'), '--degradation', 'realesrgan', '--seed', '3',
+                 '--out', str(tmp_path / 'one'), '--device', 'cpu']) == 0
+    one = (tmp_path / 'one' / 'results.md').read_text()
+    assert 'seed 3 + image index' in one and 'Clean bicubic' not in one and one.count('| bicubic |') == 1
 
 
 def test_tiled_inference_matches_whole_image():
@@ -65,15 +77,29 @@ def test_tiled_inference_matches_whole_image():
     assert tiled(net, tile=8, overlap=4)(x).shape == whole.shape
 
 
-def test_seeded_realesrgan_degradation_is_reproducible(tmp_path):
-    write_images(str(tmp_path / 'gt'), 1, 100)
+def test_seeded_realesrgan_degradation_is_reproducible():
     gt = np.random.default_rng(0).integers(0, 255, (100, 100, 3), dtype=np.uint8)
-    lr1, gt1 = make_pair(gt, 'realesrgan', 3, str(tmp_path / 'gt'))
-    lr2, gt2 = make_pair(gt, 'realesrgan', 3, str(tmp_path / 'gt'))
+    (_, lr1, gt1), = make_pairs([('a', gt)], 'realesrgan', 3)
+    (_, lr2, gt2), = make_pairs([('a', gt)], 'realesrgan', 3)
     assert np.array_equal(lr1, lr2) and np.array_equal(gt1, gt2)
     assert lr1.shape[0] * 4 == gt1.shape[0] and lr1.shape[1] * 4 == gt1.shape[1]
-    lr3, _ = make_pair(gt, 'realesrgan', 4, str(tmp_path / 'gt'))
+    (_, lr3, _), = make_pairs([('a', gt)], 'realesrgan', 4)
     assert not np.array_equal(lr1, lr3)
+    # images of any shape: the whole image is degraded, none is cropped (small ones included)
+    for shape in ((60, 140, 3), (8, 8, 3), (300, 44, 3)):
+        img = np.random.default_rng(1).integers(0, 255, shape, dtype=np.uint8)
+        (_, lr, out_gt), = make_pairs([('b', img)], 'realesrgan', 0)
+        assert out_gt.shape == (shape[0] - shape[0] % 4, shape[1] - shape[1] % 4, 3)
+        assert lr.shape == (out_gt.shape[0] // 4, out_gt.shape[1] // 4, 3)
+
+
+def test_the_picture_is_cropped_where_the_image_has_detail():
+    img = np.full((200, 300, 3), 128, np.uint8)
+    img[120:180, 200:280] = np.random.default_rng(0).integers(0, 255, (60, 80, 3))  # texture in a flat image
+    top, left = detail_window(img, 64, multiple=4)
+    assert top % 4 == 0 and left % 4 == 0
+    assert 120 - 64 < top <= 180 and 200 - 64 < left <= 280  # the window overlaps the texture
+    assert detail_window(img[:32, :32], 64) == (0, 0)  # smaller than the window: the whole image
 
 
 def test_bad_student_spec(tmp_path):

@@ -1,19 +1,16 @@
 """The package's shape: function-level imports state their reason (scripts/check_lazy_imports.py, run by
 `make lint`), and every module imports on its own."""
-import importlib.util
+import importlib
 import pkgutil
 from os import path as osp
 
 import sdakd_basicsr
 
-from tests.helpers import REPO
+from tests.helpers import REPO, load_script
 
 
 def _checker():
-    spec = importlib.util.spec_from_file_location('check_lazy_imports', osp.join(REPO, 'scripts/check_lazy_imports.py'))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script('check_lazy_imports')
 
 
 def test_lazy_import_check_flags_an_import_without_a_reason():

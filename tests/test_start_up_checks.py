@@ -72,7 +72,9 @@ def test_full_decode_names_a_truncated_image_before_iteration_1(workdir, capsys)
     data = open('datasets/gt/img03.jpg', 'rb').read()
     open('datasets/gt/img03.jpg', 'wb').write(data[:len(data) // 2])  # header intact, body cut
     opt = tiny_options(1)
-    preflight(opt)  # headers only (the default): the file's header reads fine
+    with pytest.raises(ValueError, match=r'datasets.train: datasets/gt/img03.jpg is a truncated JPEG \(its '
+                       r'end-of-image marker FFD9 is missing'):
+        preflight(opt)  # the default: every file's end marker is checked (no decoding)
     opt['sdakd']['data'] = {'verify_images': 'all'}
     with pytest.raises(ValueError, match=r'datasets.train: datasets/gt/img03.jpg cannot be decoded'):
         preflight(opt)
@@ -85,3 +87,36 @@ def test_full_decode_names_a_truncated_image_before_iteration_1(workdir, capsys)
     opt['sdakd']['data'] = {'verify_images': 'every'}
     with pytest.raises(ValueError, match=r'sdakd.data.verify_images must be'):
         preflight(opt)
+
+
+def test_file_ends_find_truncated_jpegs_and_pngs_without_decoding(tmp_path):
+    import cv2
+    import numpy as np
+
+    from sdakd_basicsr.distill.data_checks import truncation_of
+    img = (np.random.default_rng(0).uniform(0, 255, (64, 64, 3))).astype(np.uint8)
+    for ext, kind in (('.jpg', 'JPEG'), ('.png', 'PNG')):
+        path = str(tmp_path / f'a{ext}')
+        cv2.imwrite(path, img)
+        data = open(path, 'rb').read()
+        assert truncation_of(path) is None
+        open(path, 'wb').write(data + b'\0' * 100)  # padding after the end marker: still complete
+        assert truncation_of(path) is None
+        for cut in (len(data) // 3, len(data) - 5):
+            open(path, 'wb').write(data[:cut])
+            assert f'is a truncated {kind}' in truncation_of(path)
+    open(tmp_path / 'b.bmp', 'wb').write(b'BM' + b'\0' * 10)  # other formats: not judged here
+    assert truncation_of(str(tmp_path / 'b.bmp')) is None
+
+
+def test_every_truncated_training_image_is_named_at_start_up(workdir):
+    import cv2
+    import numpy as np
+    img = (np.random.default_rng(1).uniform(0, 255, (96, 96, 3))).astype(np.uint8)
+    for i in range(5):
+        cv2.imwrite(f'datasets/gt/late_{i}.png', img)
+        data = open(f'datasets/gt/late_{i}.png', 'rb').read()
+        open(f'datasets/gt/late_{i}.png', 'wb').write(data[:-20])
+    with pytest.raises(ValueError, match=r'late_0.png is a truncated PNG .*late_1.png.*late_2.png.* \(and 2 more\); '
+                       r'replace or remove'):
+        preflight(tiny_options(1))

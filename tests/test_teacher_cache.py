@@ -130,6 +130,7 @@ def test_training_with_the_cache_never_runs_the_teacher(workdir, monkeypatch, ru
 @pytest.mark.parametrize('change, match', [
     ({'sdakd.taps': ['body.0', 'conv_body']}, 'taps'),
     ({'high_order_degradation': True}, 'high_order_degradation'),
+    ({'sdakd.teacher_dtype': 'bf16'}, "teacher_dtype: cache 'fp32' vs options 'bf16'"),
 ])
 def test_a_cache_for_other_settings_is_refused_before_training(workdir, change, match, build_model_from):
     paired_data(workdir)

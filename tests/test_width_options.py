@@ -1,13 +1,11 @@
 import os
-import sys
 
 import pytest
 import yaml
 
-from tests.helpers import REPO
+from tests.helpers import load_script
 
-sys.path.insert(0, os.path.join(REPO, 'scripts'))
-from make_width_options import main, make_width_options  # noqa: E402
+make_width_options, main = (getattr(load_script('make_width_options'), n) for n in ('make_width_options', 'main'))
 
 
 @pytest.mark.parametrize('width, feat, grow', [(0.25, 16, 8), (0.125, 8, 4)])

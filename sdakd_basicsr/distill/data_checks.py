@@ -104,6 +104,51 @@ def check_data_sizes(spec: dict, names: List[str], where: str, scale: int, gt_si
                                   f'top-level scale {scale}')
 
 
+# what a complete file of each format ends with (searched in its last bytes: writers may append padding)
+_ENDS = ((b'\xff\xd8', b'\xff\xd9', 'JPEG', 'its end-of-image marker FFD9'),
+         (b'\x89PNG', b'IEND', 'PNG', 'its IEND chunk'))
+_TAIL = 4096
+
+
+def truncation_of(path: str) -> Optional[str]:
+    """Why ``path`` is a truncated JPEG or PNG (its end marker is missing), or None. Reads the first and the last
+    few kilobytes only: no decoding. An entropy-coded JPEG body never holds FFD9 (0xFF is stuffed), so a file cut
+    anywhere after its header has none in its tail."""
+    try:
+        with open(path, 'rb') as f:
+            head = f.read(8)
+            f.seek(max(0, os.fstat(f.fileno()).st_size - _TAIL))
+            tail = f.read()
+    except OSError as err:
+        return f'cannot be read ({err.strerror})'
+    for magic, end, kind, what in _ENDS:
+        if head.startswith(magic) and end not in tail:
+            return f'is a truncated {kind} ({what} is missing: an interrupted download or copy)'
+    return None
+
+
+def check_file_ends(spec: dict, names: List[str], where: str, log=lambda msg: print(msg, flush=True)) -> int:
+    """Every training image (GT and, paired, LR) ends as its format requires (the default start-up check;
+    ``verify_images: all`` decodes them instead). Returns the number of files checked."""
+    files = [osp.join(spec['dataroot_gt'], n) for n in names]
+    if isinstance(spec.get('dataroot_lq'), str):
+        files += [_lq_path(spec, n) for n in names]
+    start = last = time.time()
+    bad = []
+    for i, path in enumerate(files, 1):
+        why = truncation_of(path) if osp.isfile(path) else None  # a missing file is named by the other checks
+        if why:
+            bad.append(f'{path} {why}')
+        if time.time() - last >= 5:
+            last = time.time()
+            log(f'checking file ends: {i}/{len(files)} ({last - start:.0f} s)')
+    if bad:
+        more = f' (and {len(bad) - 3} more)' if len(bad) > 3 else ''
+        raise OptionError(f'{where}: ' + '; '.join(bad[:3]) + more + '; replace or remove these files (or set '
+                          "datasets.train.on_bad_image: skip to skip them when drawn)")
+    return len(files)
+
+
 def decode_all_images(spec: dict, names: List[str], where: str, time_limit_s: float,
                       log=lambda msg: print(msg, flush=True)) -> int:
     """``sdakd.data.verify_images: all``: decode every training image (GT and, paired, LR) fully, so that a file

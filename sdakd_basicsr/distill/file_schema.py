@@ -24,8 +24,9 @@ import basicsr.models.lr_scheduler as basicsr_schedulers
 from basicsr.archs.vgg_arch import NAMES
 from basicsr.utils.registry import ARCH_REGISTRY, DATASET_REGISTRY, LOSS_REGISTRY, METRIC_REGISTRY
 
+from ..data.degradation import degradation_settings
 from ..data.degradation_presets import kernel_defaults, synthesis_defaults
-from .data_checks import check_data_files, check_data_sizes, decode_all_images
+from .data_checks import check_data_files, check_data_sizes, check_file_ends, decode_all_images
 from .schema import (NUMBER_AS_STRING_HINT, DataChecks, DataKeys, OptionError, TrainBlock, check_value, did_you_mean,
                      option, parse_block)
 from .stage_policy import NETWORK_KEYS
@@ -100,6 +101,20 @@ class LoaderKeys:
 
 
 @dataclass
+class CacheVariantKeys:
+    """The LR variants the teacher cache holds per image and how a visit draws one (docs/training.md)."""
+    degraded: int = option(required=True, minimum=0, help='K: seeded Real-ESRGAN degradations of each GT image, the '
+                           'teacher run once on each (0: the clean LR only)')
+    seed: int = option(required=True, minimum=0, help='the seed of the degradations (each image and variant gets '
+                       'its own seed from it; the same seed gives the same LR on any machine)')
+    clean_ratio: float = option(required=True, minimum=0, help='probability that a visit draws the clean LR on disk '
+                                'instead of a degraded variant (0: the clean LR is neither cached nor drawn)')
+    degradation: Optional[dict] = option(None, help="overrides of Real-ESRGAN x4plus's degradation settings (the "
+                                         'top-level synthesis keys and the blur-kernel keys), e.g. {jpeg_range: '
+                                         '[50, 95]}; ~ = x4plus as it is')
+
+
+@dataclass
 class PairedKeys:
     """``PairedImageDataset`` (and subclasses): an LR folder next to a GT folder."""
     dataroot_gt: str = option(required=True, help='GT folder (or lmdb)')
@@ -110,6 +125,8 @@ class PairedKeys:
     std: Optional[List[float]] = option(None, help='per-channel std to divide by')
     color: Optional[str] = option(None, choices=(None, 'y'), help='y: luminance only')
     teacher_cache: Optional[str] = option(None, help='TeacherCachedPairedDataset: the cache file')
+    cache_variants: Optional[CacheVariantKeys] = option(None, help='TeacherCachedPairedDataset: the LR variants of '
+                                                        'the cache (keys below; ~ = the clean LR only)')
 
 
 # The blur-kernel keys of the synthesis: names and values from data/degradation_presets.py (the one place); per
@@ -185,7 +202,8 @@ PATH_FIXED = {'resume_state', 'experiments_root', 'models', 'training_states', '
               'results_root', 'ignore_resume_networks', 'root'}
 # Real-ESRGAN's top-level synthesis keys, by the kind of their preset value: a probability, a [low, high] range or
 # three probabilities (up, down, keep)
-DEGRADATION_KEYS = {k: v for k, v in synthesis_defaults().items() if k not in DataKeys.__dataclass_fields__}
+# the top-level synthesis keys that make the LR (data/degradation.py decides which; the usm flags are DataKeys)
+DEGRADATION_KEYS = {k: v for k, v in degradation_settings().items() if k in synthesis_defaults()}
 
 
 @dataclass
@@ -291,18 +309,40 @@ def _number(value: Any, where: str, low: Optional[float] = None, high: Optional[
     return value
 
 
-def check_degradations(opt: dict) -> None:
+def check_degradations(opt: dict, where: str = '') -> None:
+    """The synthesis keys of ``opt`` (the top level, or a block at ``where``) against the kind of x4plus's value."""
     for key, preset in DEGRADATION_KEYS.items():
         if key not in opt:
             continue
+        name = f'{where}.{key}' if where else key
         if not isinstance(preset, list):
-            _number(opt[key], key, 0, 1)
+            _number(opt[key], name, 0, 1)
             continue
-        value = check_value(opt[key], List[float], key)
+        value = check_value(opt[key], List[float], name)
         if len(preset) == 2 and (len(value) != 2 or value[0] > value[1]):
-            raise OptionError(f'{key} must be [low, high] with low <= high, got {opt[key]!r}')
+            raise OptionError(f'{name} must be [low, high] with low <= high, got {opt[key]!r}')
         if len(preset) == 3 and (len(value) != 3 or min(value) < 0 or abs(sum(value) - 1) > 1e-6):
-            raise OptionError(f'{key} must be three probabilities (up, down, keep) summing to 1, got {opt[key]!r}')
+            raise OptionError(f'{name} must be three probabilities (up, down, keep) summing to 1, got {opt[key]!r}')
+
+
+def check_cache_variants(values: CacheVariantKeys, where: str, cache: Optional[str]) -> None:
+    """``cache_variants``: a probability, at least one variant, and degradation overrides that name x4plus's keys
+    with values of their kind."""
+    if cache is None:
+        raise OptionError(f'{where} describes the teacher cache, but there is no teacher_cache file: set '
+                          f'{where.rsplit(".", 1)[0]}.teacher_cache')
+    _number(values.clean_ratio, f'{where}.clean_ratio', 0, 1)
+    if values.degraded == 0 and values.clean_ratio == 0:
+        raise OptionError(f'{where}: degraded 0 and clean_ratio 0 leave no LR to train on; set degraded >= 1 or '
+                          'clean_ratio > 0')
+    overrides = values.degradation or {}
+    known = sorted(set(DEGRADATION_KEYS) | set(kernel_defaults()))
+    check_unknown_keys(f'{where}.degradation', overrides, known)
+    check_degradations(overrides, f'{where}.degradation')
+    kernels = {k: v for k, v in overrides.items() if k in kernel_defaults()}
+    if kernels:
+        _check_synthesis(parse_block(SynthesisKeys, dict(kernels, dataroot_gt='-'), f'{where}.degradation'),
+                         f'{where}.degradation')
 
 
 def check_networks(opt: dict, label: Optional[str] = None) -> None:
@@ -459,6 +499,8 @@ def check_datasets(opt: dict) -> None:
             if typed is PairedKeys and '{}' not in values.filename_tmpl:
                 raise OptionError(f"{where}.filename_tmpl must contain '{{}}' (the GT name), got "
                                   f'{values.filename_tmpl!r}')
+            if typed is PairedKeys and values.cache_variants is not None:
+                check_cache_variants(values.cache_variants, f'{where}.cache_variants', values.teacher_cache)
         else:
             read = keys_read_by(cls)
             if read is not None:
@@ -475,6 +517,8 @@ def check_datasets(opt: dict) -> None:
             if isinstance(checks, dict) and checks.get('verify_images') == 'all':
                 limit = checks.get('verify_time_limit_s', DataChecks.verify_time_limit_s)
                 decode_all_images(spec, names, where, float(limit or 0))
+            else:
+                check_file_ends(spec, names, where)
         if phase == 'train' and opt.get('is_train', True):
             for key in ('batch_size_per_gpu', 'num_worker_per_gpu'):
                 if key not in spec:

@@ -17,7 +17,7 @@ from os import path as osp
 from typing import Any, Dict, List, Optional, Tuple
 
 from ..archs.generator_call import family_of, student_taps_for
-from ..data.teacher_cache import check_cache_matches
+from ..data.teacher_cache import check_cache_matches, lq_paths_of, variants_of
 from .file_schema import RUNTIME_KEYS, check_option_file
 from .schema import DataKeys, SDAKDBlock, TrainBlock, parse_block
 from .stage_policy import ADAPTERS_KEY, GENERATOR_KEY, NETWORK_KEYS, StagePolicy, resolve_policy
@@ -261,7 +261,9 @@ def check_teacher_cache(opt: dict, sd: SDAKDOptions) -> None:
         raise ValueError('datasets.train.teacher_cache: the cache holds the teacher on fixed LR images, but '
                          'high_order_degradation synthesises new LR inputs every iteration; set '
                          'high_order_degradation: false (paired data) or remove teacher_cache')
-    check_cache_matches(path, sd.teacher_g, sd.taps)
+    train_set = opt['datasets']['train']
+    check_cache_matches(path, sd.teacher_g, sd.taps, lq_paths_of(train_set), variants_of(train_set),
+                        sd.teacher_dtype)
 
 
 def optimizer_options(train: TrainBlock, key: str) -> dict:

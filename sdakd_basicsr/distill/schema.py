@@ -35,8 +35,9 @@ class TeacherGenerator:
 class DataChecks:
     """``sdakd.data``: how thoroughly the training images are checked at start-up."""
     verify_images: str = option('headers', choices=('headers', 'all'), help='headers: read the size of up to 64 '
-                                'training images (fast); all: decode every training image fully, so a truncated '
-                                'or corrupt file is named before iteration 1 (progress printed)')
+                                'training images and check that every JPEG/PNG ends with its end marker, so a '
+                                'truncated file is named before iteration 1 (fast: no decoding); all: decode every '
+                                'training image fully, which also finds corrupt bodies (progress printed)')
     verify_time_limit_s: float = option(900.0, minimum=0, help='verify_images all: stop decoding after this many '
                                         'seconds (the rest are checked when first drawn); 0 = no limit')
 

@@ -38,6 +38,7 @@ def options_markdown() -> str:
                                   ('logger.wandb', fs.WandbBlock), ('val', fs.ValBlock),
                                   ('dist_params', fs.DistParams), ('datasets.<phase> (every dataset)', fs.LoaderKeys),
                                   ('datasets.<phase> (PairedImageDataset and subclasses)', fs.PairedKeys),
+                                  ('datasets.train.cache_variants (TeacherCachedPairedDataset)', fs.CacheVariantKeys),
                                   ('datasets.<phase> (RealESRGANDataset and subclasses)', fs.SynthesisKeys))
     for where, cls in blocks:
         lines += [f'## `{where}`', '', (cls.__doc__ or '').strip(), '', '| key | default | meaning |', '|---|---|---|']

@@ -1,8 +1,7 @@
 """Image helpers for the evaluation tools: read, convert, downscale, and lay out comparison crops."""
-import glob
 import os
 from os import path as osp
-from typing import List, Sequence
+from typing import List, Sequence, Tuple
 
 import cv2
 import numpy as np
@@ -51,17 +50,7 @@ def bicubic_lr(rgb: np.ndarray, scale: int) -> np.ndarray:
     return np.clip(np.round(imresize(rgb.astype(np.float32) / 255., 1 / scale) * 255), 0, 255).astype(np.uint8)
 
 
-def read_pairs(gt_dir: str, lr_dir: str) -> List[tuple]:
-    """[(name, lr_rgb, gt_rgb)] for every PNG of ``gt_dir`` with its namesake in ``lr_dir``."""
-    pairs = []
-    for gt_path in sorted(glob.glob(osp.join(gt_dir, '*.png'))):
-        name = osp.basename(gt_path)
-        pairs.append((name, read_rgb(osp.join(lr_dir, name)), read_rgb(gt_path)))
-    return pairs
-
-
-def comparison_grid(panels: Sequence[tuple], path: str, label_height: int = 22) -> None:
-    """Side-by-side crops with a label above each: ``panels`` = [(label, rgb uint8), ...] (same size)."""
+def _grid_row(panels: Sequence[tuple], label_height: int) -> np.ndarray:
     h, w = panels[0][1].shape[:2]
     tiles = []
     for label, img in panels:
@@ -70,4 +59,41 @@ def comparison_grid(panels: Sequence[tuple], path: str, label_height: int = 22) 
         cv2.putText(canvas, label, (4, label_height - 6), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (0, 0, 0), 1, cv2.LINE_AA)
         tiles.append(canvas)
         tiles.append(np.full((h + label_height, 4, 3), 255, np.uint8))
-    cv2.imwrite(path, cv2.cvtColor(np.concatenate(tiles[:-1], axis=1), cv2.COLOR_RGB2BGR))
+    return np.concatenate(tiles[:-1], axis=1)
+
+
+def comparison_grid(panels: Sequence[tuple], path: str, label_height: int = 22) -> None:
+    """Side-by-side crops with a label above each: ``panels`` = [(label, rgb uint8), ...] (same size)."""
+    comparison_rows([panels], path, label_height)
+
+
+def comparison_rows(rows: Sequence[Sequence[tuple]], path: str, label_height: int = 22) -> None:
+    """Rows of labelled crops (``comparison_grid`` rows), one above the other, padded to the widest row."""
+    canvases = [_grid_row(panels, label_height) for panels in rows]
+    width = max(c.shape[1] for c in canvases)
+    gap = np.full((6, width, 3), 255, np.uint8)
+    stacked = []
+    for c in canvases:
+        stacked += [np.pad(c, ((0, 0), (0, width - c.shape[1]), (0, 0)), constant_values=255), gap]
+    cv2.imwrite(path, cv2.cvtColor(np.concatenate(stacked[:-1], axis=0), cv2.COLOR_RGB2BGR))
+
+
+def detail_window(rgb: np.ndarray, size: int, multiple: int = 1) -> Tuple[int, int]:
+    """(top, left) of the ``size`` x ``size`` window of ``rgb`` with the most fine detail (mean absolute Laplacian
+    of the luminance), on a grid of quarter-window steps; both multiples of ``multiple`` (the scale, so that the
+    window maps onto the LR). A picture cropped there shows what a generator does to texture and edges, not to
+    flat sky."""
+    h, w = rgb.shape[:2]
+    size = min(size, h, w)
+    grey = cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY).astype(np.float32)
+    detail = np.abs(cv2.Laplacian(grey, cv2.CV_32F))
+    integral = cv2.integral(detail)
+    step = max(multiple, size // 4 - size // 4 % multiple)
+    best, where = -1.0, (0, 0)
+    for top in range(0, h - size + 1, step):
+        for left in range(0, w - size + 1, step):
+            total = (integral[top + size, left + size] - integral[top, left + size] - integral[top + size, left]
+                     + integral[top, left])
+            if total > best:
+                best, where = total, (top, left)
+    return where

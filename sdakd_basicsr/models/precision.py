@@ -1,39 +1,14 @@
-"""Numerics of the training loop: autocast, one GradScaler per optimizer, memory layout, finite checks,
-and the half-precision wrapper of a frozen network (``sdakd.amp``, ``channels_last``, ``check_finite``,
-``teacher_dtype``; docs/options.md)."""
+"""Numerics of the training loop: autocast, one GradScaler per optimizer, memory layout and finite checks
+(``sdakd.amp``, ``channels_last``, ``check_finite``; docs/options.md). A frozen network in half precision
+(``teacher_dtype``): ``archs/frozen_dtype.py``."""
 import contextlib
 from typing import Dict, List, Optional
 
 import torch
 from torch import Tensor, nn
 
+from ..archs.frozen_dtype import DTYPES
 from ..archs.generator_call import family_of
-
-DTYPES = {'fp32': torch.float32, 'bf16': torch.bfloat16, 'fp16': torch.float16}
-
-
-def run_in_dtype(net: nn.Module, dtype: torch.dtype) -> nn.Module:
-    """Cast ``net`` to ``dtype`` and make it a drop-in for an fp32 network: floating inputs are cast on the way
-    in, floating outputs (tensors or tuples/lists of them) back to fp32 on the way out. For frozen networks."""
-    net.to(dtype)
-
-    def cast(v):
-        return v.to(dtype) if torch.is_tensor(v) and v.is_floating_point() else v
-
-    def cast_in(_module, args, kwargs):
-        return tuple(cast(a) for a in args), {k: ([cast(x) for x in v] if isinstance(v, list) else cast(v))
-                                              for k, v in kwargs.items()}
-
-    def cast_out(_module, _args, output):
-        if torch.is_tensor(output):
-            return output.float()
-        if isinstance(output, (tuple, list)):
-            return type(output)(o.float() if torch.is_tensor(o) and o.is_floating_point() else o for o in output)
-        return output
-
-    net.register_forward_pre_hook(cast_in, with_kwargs=True)
-    net.register_forward_hook(cast_out)
-    return net
 
 
 class Precision:

@@ -9,11 +9,12 @@ from torch import Tensor, nn
 
 from basicsr.utils import tensor2img
 
+from ..archs.frozen_dtype import DTYPES, run_in_dtype
 from ..archs.generator_call import GeneratorFamily, bare_model, build_generator, family_of
 from ..archs.taps import FeatureTaps, TapsComplete
 from ..checkpoints import load_into
 from ..distill.channel_init import init_student_from_teacher
-from .precision import DTYPES, Precision, run_in_dtype
+from .precision import Precision
 
 
 def build_frozen_teacher(teacher_opt: dict, device: torch.device, precision: Precision,

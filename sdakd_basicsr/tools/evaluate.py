@@ -1,14 +1,15 @@
 """Evaluate generators (teacher, students, bicubic) on a folder of GT images and write a table and a grid.
 
-    python -m sdakd_basicsr.tools.evaluate --gt datasets/DIV2K_valid/HR --degradation bicubic --seed 0 \\
+    python -m sdakd_basicsr.tools.evaluate --gt datasets/DIV2K_valid/HR --degradation both --seed 0 \\
         --teacher experiments/pretrained_models/RealESRGAN_x4plus.pth \\
         --student w0.5=options/test/test_sdakd_student_x4_w0.5.yml \\
         --student w0.25=experiments/sdakd_realesrgan_x4_w0.25_stage3/models/net_g_latest.pth:16:8 \\
         --out results/evaluate
 
 Inputs: ``--gt`` with LR made by a fixed, seeded degradation (``bicubic``: MATLAB-style x1/scale;
-``realesrgan``: basicsr's second-order pipeline with the Real-ESRGAN x4plus settings, seeded per image),
-or ``--gt`` and ``--lr`` folders of pairs (same file names). Generators: ``bicubic`` always; ``--teacher``
+``realesrgan``: basicsr's second-order pipeline with the Real-ESRGAN x4plus settings, image i seeded with
+seed + i; ``both``, the default: one table for each), or ``--gt`` and ``--lr`` folders of pairs (same file
+names). Generators: ``bicubic`` always; ``--teacher``
 (an RRDBNet 64/23/32 checkpoint, or a SPEC); ``--student NAME=SPEC`` where SPEC is an option file (``network_g`` +
 ``path.pretrain_network_g``) or ``checkpoint.pth:num_feat:num_grow_ch[:num_block]``.
 Metrics: PSNR and SSIM on RGB and on Y, PSNR against the teacher's output, NIQE (skipped with a note on
@@ -16,13 +17,13 @@ images too small for it); LPIPS (against GT and against the teacher) and FID (ag
 printed under the table) when their weights are on disk: ``--lpips-weights`` / ``--fid-inception``, else
 searched in ``experiments/pretrained_models/`` and the torch hub cache; when absent the table says which
 file is missing and where to put it, never silently. Large images run
-tiled (``--tile``), half precision on CUDA with ``--fp16``. Writes ``results.md``, ``results.csv`` and
-``grid.png`` (a crop of the first image from every generator).
+tiled (``--tile``), half precision on CUDA with ``--fp16``. Writes ``results.md`` (a table per kind of LR),
+``results.csv`` (column ``lr``: which LR) and ``grid.png`` (per kind of LR, a row of crops of the first image,
+taken where it has the most fine detail: its LR and every generator's output).
 """
 import argparse
 import csv
 import os
-import random
 from collections import OrderedDict
 from os import path as osp
 from typing import Callable, Dict, List, Optional
@@ -31,14 +32,10 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from basicsr.models.realesrgan_model import RealESRGANModel
-from basicsr.utils import DiffJPEG, USMSharp
-
 import sdakd_basicsr  # noqa: F401  (registration)
 from sdakd_basicsr.archs.generator_call import REALESRGAN_X4PLUS, family_of
 from sdakd_basicsr.checkpoints import EMA_FIRST, load_generator
-from sdakd_basicsr.data.degradation_presets import realesrgan_x4plus_options
-from sdakd_basicsr.data.realesrgan_crop_dataset import RealESRGANCropDataset
+from sdakd_basicsr.data.degradation import LR_KIND_LABELS, LR_KINDS, make_pairs
 from sdakd_basicsr.distill.option_file import read_option_file
 from sdakd_basicsr.metrics import images
 from sdakd_basicsr.metrics import perceptual as pm
@@ -87,41 +84,6 @@ def student_from_spec(spec: str, device) -> nn.Module:
     return load_generator(net_spec, parts[0], EMA_FIRST, device)
 
 
-def make_pair(gt: np.ndarray, degradation: str, seed: int, gt_folder: str, scale: int = 4) -> tuple:
-    """A fixed, seeded (LR, GT) pair (RGB uint8) for a GT image (the GT is cropped to a multiple of scale)."""
-    gt = gt[:gt.shape[0] - gt.shape[0] % scale, :gt.shape[1] - gt.shape[1] % scale]
-    if degradation == 'bicubic':
-        return images.bicubic_lr(gt, scale), gt
-    if degradation == 'realesrgan':
-        return _realesrgan_pair(gt, seed, gt_folder, scale)
-    raise ValueError(f'--degradation must be bicubic or realesrgan, got {degradation!r}')
-
-
-class _SynthesisHost:
-    """The attributes basicsr's Real-ESRGAN synthesis (``RealESRGANModel.feed_data``) reads, without a model."""
-
-    def __init__(self, opt: dict) -> None:
-        self.opt, self.is_train, self.device = opt, True, torch.device('cpu')
-        self.jpeger, self.usm_sharpener = DiffJPEG(differentiable=False), USMSharp()
-
-    def _dequeue_and_enqueue(self) -> None:  # one image at a time: no training-pair pool
-        pass
-
-
-def _realesrgan_pair(gt: np.ndarray, seed: int, gt_folder: str, scale: int) -> tuple:
-    """basicsr's second-order degradation with the x4plus settings of the shipped stage files, seeded."""
-    opt = realesrgan_x4plus_options()
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-    ds = RealESRGANCropDataset(dict(opt['datasets']['train'], dataroot_gt=gt_folder, meta_info=None, phase='train',
-                                    scale=scale))
-    kernels = {k: v[None] for k, v in ds.sample_kernels().items()}
-    host = _SynthesisHost(dict(opt, scale=scale, gt_size=min(gt.shape[:2])))
-    RealESRGANModel.feed_data(host, {'gt': images.to_tensor(gt), **kernels})
-    return images.to_image(host.lq), images.to_image(host.gt)
-
-
 def perceptual_metrics(args: argparse.Namespace, device: torch.device, notes: List[str]) -> tuple:
     """(LPIPS, FID) metric objects or None each. A weights file given on the command line must exist (the
     run stops at once otherwise); without the flag the documented places are searched and a missing file
@@ -130,12 +92,51 @@ def perceptual_metrics(args: argparse.Namespace, device: torch.device, notes: Li
             pm.build_metric(pm.FIDMetric, args.fid_inception, notes.append, device))
 
 
+TABLE = (('generator', None), ('PSNR', 'psnr'), ('SSIM', 'ssim'), ('PSNR-Y', 'psnr_y'), ('SSIM-Y', 'ssim_y'),
+         ('PSNR vs teacher', 'psnr_teacher'), ('PSNR-Y vs teacher', 'psnr_teacher_y'),
+         ('chroma PSNR vs teacher', 'psnr_teacher_cbcr'), ('HF energy / teacher', 'hf_ratio'), ('NIQE', 'niqe'))
+
+
+def evaluate_pairs(generators: Dict[str, Callable], pairs: list, teacher: Optional[str], metrics: tuple,
+                   notes: List[str], fid_note: str) -> tuple:
+    """(header, keys, results, outputs) of every generator on one set of (name, LR, GT) pairs."""
+    lpips_metric, fid_metric = metrics
+    results = quality.evaluate(generators, pairs, teacher=teacher or 'teacher', log=notes.append)
+    outputs = results.pop('_outputs')
+    header, keys = [h for h, _ in TABLE], [k for _, k in TABLE[1:]]
+    if lpips_metric is not None:
+        pm.add_lpips(results, outputs, pairs, lpips_metric, teacher)
+        header += ['LPIPS', 'LPIPS vs teacher']
+        keys += ['lpips', 'lpips_teacher']
+    if fid_metric is not None and pm.add_fid(results, outputs, pairs, fid_metric, notes.append):
+        header.append('FID')
+        keys.append('fid')
+        notes.append(pm.fid_protocol(len(pairs), fid_note))
+    return header, keys, results, outputs
+
+
+def grid_row(label: str, generators: Dict[str, Callable], outputs: dict, pair: tuple, scale: int,
+             size: int = 192) -> list:
+    """One picture row: the LR (nearest) and every generator's output on the most detailed window of ``pair``."""
+    name, lr, gt = pair
+    top, left = images.detail_window(gt, size, scale)
+    size = min(size, gt.shape[0], gt.shape[1])
+    size -= size % scale
+
+    def cut(img: np.ndarray) -> np.ndarray:
+        return img[top:top + size, left:left + size]
+    lr_up = np.repeat(np.repeat(lr, scale, axis=0), scale, axis=1)
+    return ([(f'{label}: LR', cut(lr_up))] + [(g, cut(outputs[g][name])) for g in generators] + [('GT', cut(gt))])
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--gt', required=True, help='folder of GT images')
     parser.add_argument('--lr', help='folder of LR images with the same names (else --degradation)')
-    parser.add_argument('--degradation', default='bicubic', choices=['bicubic', 'realesrgan'])
-    parser.add_argument('--seed', type=int, default=0)
+    parser.add_argument('--degradation', default='both', choices=[*LR_KINDS, 'both'],
+                        help='the LR made from each GT: bicubic, realesrgan (seeded per image) or both (default: '
+                        'one table each)')
+    parser.add_argument('--seed', type=int, default=0, help='realesrgan: image i is degraded with seed + i')
     parser.add_argument('--scale', type=int, default=4)
     parser.add_argument('--teacher', help='teacher checkpoint (RRDBNet 64/23/32), or a SPEC like --student\'s')
     parser.add_argument('--student', action='append', default=[], metavar='NAME=SPEC')
@@ -151,15 +152,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     gt_paths = images.list_images(args.gt, '--gt')
-    pairs = []
-    for path in gt_paths:
-        gt = images.read_rgb(path)
-        name = osp.basename(path)
-        if args.lr:
-            lr = images.read_rgb(osp.join(args.lr, name))
-        else:
-            lr, gt = make_pair(gt, args.degradation, args.seed + len(pairs), args.gt, args.scale)
-        pairs.append((name, lr, gt))
+    gts = [(osp.basename(path), images.read_rgb(path)) for path in gt_paths]
+    if args.lr:
+        sets = {f'pairs from {args.lr}': [(name, images.read_rgb(osp.join(args.lr, name)), gt) for name, gt in gts]}
+    else:
+        kinds = LR_KINDS if args.degradation == 'both' else (args.degradation,)
+        sets = {f'{kind} x{args.scale}' + (f', seed {args.seed} + image index' if kind == 'realesrgan' else ''):
+                make_pairs(gts, kind, args.seed, args.scale) for kind in kinds}
     generators: Dict[str, Callable] = OrderedDict(bicubic=quality.bicubic(args.scale))
     teacher = None
     if args.teacher:
@@ -173,41 +172,31 @@ def main(argv: Optional[List[str]] = None) -> int:
         name, spec = item.split('=', 1)
         generators[name] = tiled(student_from_spec(spec, device), args.tile, scale=args.scale, fp16=args.fp16)
     notes: List[str] = []
-    lpips_metric, fid_metric = perceptual_metrics(args, device, notes)
-    results = quality.evaluate(generators, pairs, teacher=teacher or 'teacher', log=notes.append)
-    outputs = results.pop('_outputs')
-    header = ['generator', 'PSNR', 'SSIM', 'PSNR-Y', 'SSIM-Y', 'PSNR vs teacher', 'PSNR-Y vs teacher',
-              'chroma PSNR vs teacher', 'HF energy / teacher', 'NIQE']
-    keys = ['psnr', 'ssim', 'psnr_y', 'ssim_y', 'psnr_teacher', 'psnr_teacher_y', 'psnr_teacher_cbcr', 'hf_ratio',
-            'niqe']
-    if lpips_metric is not None:
-        pm.add_lpips(results, outputs, pairs, lpips_metric, teacher)
-        header += ['LPIPS', 'LPIPS vs teacher']
-        keys += ['lpips', 'lpips_teacher']
-    if fid_metric is not None:
-        if pm.add_fid(results, outputs, pairs, fid_metric, notes.append):
-            header.append('FID')
-            keys.append('fid')
-            notes.append(pm.fid_protocol(len(pairs), f'the {len(pairs)} GT images of {args.gt}'))
+    metrics = perceptual_metrics(args, device, notes)
     os.makedirs(args.out, exist_ok=True)
-    rows = [[name] + [r.get(k, float('nan')) for k in keys] for name, r in results.items()]
-    fmt = {i + 1: '.4f' for i, k in enumerate(keys) if k.startswith(('ssim', 'lpips'))}
-    fmt.update({i + 1: '.3f' for i, k in enumerate(keys) if k == 'hf_ratio'})
-    table = reporting.markdown_table(header, rows, fmt=fmt)
-    lr_desc = f'pairs from {args.lr}' if args.lr else f'{args.degradation} x{args.scale}, seed {args.seed}'
-    text = (f'# Evaluation\n\n{len(pairs)} images from {args.gt}; LR: {lr_desc}; PSNR/SSIM on RGB and Y with a '
-            f'4-pixel border cropped; LPIPS/FID on whole images.\n\n{table}\n\n'
-            + '\n'.join(f'- {n}' for n in notes) + '\n')
+    sections, csv_rows, picture = [], [], []
+    for lr_desc, pairs in sets.items():
+        header, keys, results, outputs = evaluate_pairs(generators, pairs, teacher, metrics, notes,
+                                                        f'the {len(pairs)} GT images of {args.gt}')
+        rows = [[name] + [r.get(k, float('nan')) for k in keys] for name, r in results.items()]
+        fmt = {i + 1: '.4f' for i, k in enumerate(keys) if k.startswith(('ssim', 'lpips'))}
+        fmt.update({i + 1: '.3f' for i, k in enumerate(keys) if k == 'hf_ratio'})
+        kind = lr_desc.split(' ')[0]
+        title = LR_KIND_LABELS.get(kind, lr_desc)
+        sections.append(f'## {title[0].upper() + title[1:]}\n\nLR: {lr_desc}.\n\n'
+                        f'{reporting.markdown_table(header, rows, fmt=fmt)}')
+        csv_rows += [[lr_desc] + row for row in rows]
+        picture.append(grid_row(kind if kind in LR_KINDS else 'given', generators, outputs, pairs[0], args.scale))
+    text = (f'# Evaluation\n\n{len(gts)} images from {args.gt}; PSNR/SSIM on RGB and Y with a 4-pixel border cropped; '
+            f'LPIPS/FID on whole images.\n\n' + '\n\n'.join(sections) + '\n\n'
+            + '\n'.join(f'- {n}' for n in dict.fromkeys(notes)) + '\n')
     with open(osp.join(args.out, 'results.md'), 'w', encoding='utf-8') as f:
         f.write(text)
     with open(osp.join(args.out, 'results.csv'), 'w', newline='') as f:
         writer = csv.writer(f)
-        writer.writerow(['generator'] + keys)
-        writer.writerows(rows)
-    first = pairs[0][0]
-    crop = lambda img: img[:min(img.shape[0], 192), :min(img.shape[1], 192)]  # noqa: E731
-    images.comparison_grid([(name, crop(outputs[name][first])) for name in generators] + [('GT', crop(pairs[0][2]))],
-                           osp.join(args.out, 'grid.png'))
+        writer.writerow(['lr', 'generator'] + keys)
+        writer.writerows(csv_rows)
+    images.comparison_rows(picture, osp.join(args.out, 'grid.png'))
     print(text)
     print(f'wrote {args.out}/results.md, results.csv, grid.png')
     return 0

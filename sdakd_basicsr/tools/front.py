@@ -116,14 +116,19 @@ def train_all(jobs: List[tuple], stage1: dict, args) -> dict:
 
 
 def evaluate(jobs: List[tuple], other_photos: str) -> Dict[str, dict]:
-    """{split: {run name: metrics}} for 'heldout' and 'other' (margin = PSNR vs teacher minus bicubic's)."""
+    """{split: {run name: metrics}} for 'heldout' and 'other', each with clean bicubic LR and with Real-ESRGAN-degraded
+    LR ('heldout_degraded', 'other_degraded'); margin = PSNR vs teacher minus bicubic's."""
     teacher = load_generator(REALESRGAN_X4PLUS, demo.TEACHER_FILE, 'params_ema', 'cpu')
     generators = {'bicubic': quality.bicubic(4), 'teacher': quality.network(teacher)}
     for arm, seed in jobs:
         ckpt = osp.join('experiments', run_name(arm, seed), 'models', 'net_g_latest.pth')
         generators[run_name(arm, seed)] = quality.network(load_generator(arm.network, ckpt, EMA_FIRST, 'cpu'))
     results = {}
-    for split, pairs in (('heldout', demo.heldout_pairs()), ('other', demo.other_photo_pairs(other_photos))):
+    splits = {}
+    for kind, suffix in (('bicubic', ''), ('realesrgan', '_degraded')):
+        splits[f'heldout{suffix}'] = demo.heldout_pairs(kind)
+        splits[f'other{suffix}'] = demo.other_photo_pairs(other_photos, kind=kind)
+    for split, pairs in splits.items():
         r = quality.evaluate(generators, pairs, log=say)
         r.pop('_outputs')
         base = r['bicubic']['psnr_teacher']
@@ -181,6 +186,7 @@ def summarise(arms: List[Arm], record: dict, quality_results: dict, lat: dict, s
             latency={k: v for k, v in lat[arm.name].items() if '@' in k},
             best_1=best_1, speedup_best_1=t_best / best_1[0],
             heldout=stat('heldout', 'margin'), other=stat('other', 'margin'),
+            heldout_degraded=stat('heldout_degraded', 'margin'), other_degraded=stat('other_degraded', 'margin'),
             chroma=stat('heldout', 'psnr_teacher_cbcr'), hf=stat('heldout', 'hf_ratio'),
             niqe=stat('heldout', 'niqe')))
 
@@ -192,16 +198,18 @@ def summarise(arms: List[Arm], record: dict, quality_results: dict, lat: dict, s
 
     header = ['student', 'start', 'iters', 'params', 'MACs/px', 'MAC ratio',
               *[f'{rt} ms @1 / @2' for rt in RUNTIMES], 'speed-up (best, 1 thread)',
-              'margin held-out (dB)', 'margin other (dB)', 'chroma PSNR', 'HF / teacher', 'NIQE']
+              'margin held-out (dB)', 'margin other (dB)', 'margin held-out, degraded LR (dB)',
+              'margin other, degraded LR (dB)', 'chroma PSNR', 'HF / teacher', 'NIQE']
     body = [[r['name'], r['init'], r['iters'], f'{r["params"] / 1e6:.2f} M', f'{r["macs"] / 1e6:.2f} M',
              f'{r["mac_ratio"]:.1f}x',
              *[f'{ms(r["latency"].get(f"{rt} @1"))} / {ms(r["latency"].get(f"{rt} @2"))}' for rt in RUNTIMES],
              f'{r["speedup_best_1"]:.1f}x ({r["best_1"][1]})', pm(r['heldout']), pm(r['other']),
+             pm(r['heldout_degraded']), pm(r['other_degraded']),
              pm(r['chroma'], '.2f'), pm(r['hf'], '.2f'), pm(r['niqe'], '.2f')] for r in rows]
     t = teacher
     body.insert(0, ['teacher (x4plus)', '-', '-', f'{t["params"] / 1e6:.2f} M', f'{t["macs_per_px"] / 1e6:.2f} M',
                     '1x', *[f'{ms(t.get(f"{rt} @1"))} / {ms(t.get(f"{rt} @2"))}' for rt in RUNTIMES], '1x',
-                    '-', '-', '-', '1', '-'])
+                    '-', '-', '-', '-', '-', '1', '-'])
     return reporting.markdown_table(header, body), rows
 
 

@@ -109,6 +109,28 @@ def series_of(run_name: str) -> Dict[str, List[tuple]]:
     return reporting.parse_train_log(logs[-1]) if logs else {}
 
 
+def degraded_quality(generators: dict, arms: List[str], seeds: List[int]) -> str:
+    """The held-out table again on Real-ESRGAN-degraded LR (x4plus's settings, seeded per image): PSNR vs GT and vs
+    the teacher, and their margins over bicubic's."""
+    results = quality.evaluate(generators, demo.heldout_pairs('realesrgan'), log=lambda m: None)
+    results.pop('_outputs')
+    keys = ('psnr', 'psnr_teacher', 'hf_ratio', 'niqe')
+
+    def cells(values: Dict[str, List[float]]) -> List[str]:
+        out = []
+        for k in keys:
+            mean, std = st.mean_std(values[k])
+            out.append(f'{mean:.2f} ± {std:.2f}' if len(values[k]) > 1 else f'{mean:.2f}')
+        margin = [v - results['bicubic']['psnr_teacher'] for v in values['psnr_teacher']]
+        mean, std = st.mean_std(margin)
+        return out + [f'{mean:+.2f} ± {std:.2f}' if len(margin) > 1 else f'{mean:+.2f}']
+    rows = [[label] + cells({k: [results[label][k]] for k in keys})
+            for label in ('bicubic', 'teacher', 'stage 1 (shared start)')]
+    rows += [[arm] + cells({k: [results[f'{arm}|{s}'][k] for s in seeds] for k in keys}) for arm in arms]
+    return reporting.markdown_table(['arm', 'PSNR vs GT', 'PSNR vs teacher', 'HF energy / teacher', 'NIQE',
+                                     'PSNR vs teacher, margin over bicubic'], rows)
+
+
 def report(runs: List[st.Run], arms: List[str], seeds: List[int], out: str, wall_s: Optional[float]) -> str:
     """Evaluate every arm's final students on the held-out images; write tables, verdicts and plots."""
     device = 'cpu'
@@ -150,6 +172,7 @@ def report(runs: List[st.Run], arms: List[str], seeds: List[int], out: str, wall
         for s in seeds:
             csv_rows.append({'arm': arm, 'seed': s, **{m: results[f'{arm}|{s}'][m] for m, _, _ in metrics}})
     table = reporting.markdown_table(['arm'] + [h for _, h, _ in metrics], rows, fmt={2: '.4f', 6: '.3f'})
+    degraded_table = degraded_quality(generators, arms, seeds)
     with open(osp.join(out, 'study.csv'), 'w', newline='') as f:
         writer = csv.DictWriter(f, fieldnames=list(csv_rows[0]))
         writer.writeheader()
@@ -207,6 +230,10 @@ and seed. Arms:
 ## Held-out quality (mean ± std over seeds {', '.join(map(str, seeds))})
 
 {table}
+
+## Held-out quality on Real-ESRGAN-degraded LR (seed {demo.EVAL_SEED} + image index; mean ± std over seeds)
+
+{degraded_table}
 {chr(10).join(notes)}
 
 ## Discriminator dynamics in stage 3 (mean ± std over seeds)
