@@ -104,8 +104,36 @@ def test_the_picture_is_cropped_where_the_image_has_detail():
 
 def test_bad_student_spec(tmp_path):
     write_images(str(tmp_path / 'gt'), 1, 16)
-    with pytest.raises(ValueError, match='expected options.yml or ckpt.pth'):
+    with pytest.raises(FileNotFoundError, match='--student x: no such file or folder: nothing.pth'):
         main(['--gt', str(tmp_path / 'gt'), '--student', 'x=nothing.pth', '--out', str(tmp_path / 'o')])
+    with pytest.raises(ValueError, match="--student x 'a:b': expected a checkpoint, a release folder"):
+        main(['--gt', str(tmp_path / 'gt'), '--student', 'x=a:b', '--out', str(tmp_path / 'o')])
+
+
+def test_any_student_checkpoint_or_release_folder_is_read_from_its_weights(tmp_path):
+    """A compact student checkpoint and a release-style folder, with no shape flags: the same numbers as its
+    option file."""
+    from basicsr.archs.srvgg_arch import SRVGGNetCompact
+    write_images(str(tmp_path / 'gt'), 1, 48)
+    torch.manual_seed(0)
+    net = SRVGGNetCompact(num_feat=8, num_conv=2, upscale=4, act_type='prelu')
+    torch.save({'params_ema': net.state_dict()}, tmp_path / 'c.pth')
+    (tmp_path / 'release').mkdir()
+    torch.save({'params_ema': net.state_dict()}, tmp_path / 'release' / 'student.pth')
+    tiny(tmp_path / 't.pth', 8, 4, 0)
+    yml = write_options({'network_g': dict(type='SRVGGNetCompact', num_feat=8, num_conv=2, upscale=4,
+                                           act_type='prelu'), 'path': {'pretrain_network_g': str(tmp_path / 'c.pth')}},
+                        str(tmp_path / 'c.yml'))
+    out = tmp_path / 'eval'
+    assert main(['--gt', str(tmp_path / 'gt'), '--teacher', str(tmp_path / 't.pth'), '--student',
+                 f'ckpt={tmp_path}/c.pth', '--student', f'folder={tmp_path}/release', '--student', f'yml={yml}',
+                 '--degradation', 'bicubic', '--out', str(out), '--device', 'cpu']) == 0
+    rows = {r['generator']: r for r in __import__('csv').DictReader(open(out / 'results.csv'))}
+    assert rows['ckpt']['psnr_teacher'] == rows['folder']['psnr_teacher'] == rows['yml']['psnr_teacher'] != 'nan'
+    with pytest.raises(ValueError, match='--student d: .*not those of a'):  # a discriminator is no generator
+        from basicsr.archs.discriminator_arch import UNetDiscriminatorSN
+        torch.save({'params': UNetDiscriminatorSN(3, num_feat=8).state_dict()}, tmp_path / 'd.pth')
+        main(['--gt', str(tmp_path / 'gt'), '--student', f'd={tmp_path}/d.pth', '--out', str(out)])
 
 
 def random_alexnet_file(path):

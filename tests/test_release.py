@@ -72,7 +72,38 @@ def test_upscale_reads_a_release_folder(trained, capsys):
     assert cv2.imread('out/a_out.png').shape == (48, 40, 3)
 
 
-def test_release_of_a_missing_checkpoint_names_it(trained):
+def test_release_of_a_missing_checkpoint_names_it(trained, capsys):
     _, option_file = trained
-    with pytest.raises(FileNotFoundError, match='nope.pth'):
-        main(['-opt', option_file, '--checkpoint', 'nope.pth', '--out', 'r'])
+    assert main(['-opt', option_file, '--checkpoint', 'nope.pth', '--out', 'r']) == 2
+    assert 'nope.pth' in capsys.readouterr().err and not os.path.exists('r')
+
+
+def test_release_checks_what_it_reads_and_writes_before_writing_anything(trained, capsys):
+    from basicsr.archs.discriminator_arch import UNetDiscriminatorSN
+    _, option_file = trained
+    open('a_file', 'w').write('x')
+    torch.save({'params': UNetDiscriminatorSN(3, num_feat=8).state_dict()}, 'netD.pth')
+    with open('experiments/run_stage3/models/net_g_latest.pth', 'rb') as f:
+        open('damaged.pth', 'wb').write(f.read()[:300])
+    for argv, message in ((['--out', 'a_file'], 'is a file, not a folder'),
+                          (['--out', 'r1', '--evaluation', 'missing.md'], '--evaluation: no such file: missing.md'),
+                          (['--out', 'r2', '--picture', 'missing.png'], '--picture: no such file: missing.png'),
+                          (['--out', 'r3', '--checkpoint', 'netD.pth'], 'netD.pth'),
+                          (['--out', 'r4', '--checkpoint', 'damaged.pth'], 'damaged.pth')):
+        assert main(['-opt', option_file, *argv]) == 2, argv
+        assert message in capsys.readouterr().err, argv
+    assert not any(os.path.exists(f'r{i}') for i in range(1, 5))
+    # a folder holding other files: they are left alone
+    os.makedirs('shared')
+    open('shared/notes.txt', 'w').write('mine')
+    assert main(['-opt', option_file, '--out', 'shared']) == 0
+    assert open('shared/notes.txt').read() == 'mine' and os.path.isfile('shared/shared.pth')
+
+
+def test_release_from_a_checkpoint_alone_reads_the_architecture_from_the_weights(trained):
+    student, _ = trained
+    assert main(['--checkpoint', 'experiments/run_stage3/models/net_g_latest.pth', '--out', 'from_ckpt']) == 0
+    card = open('from_ckpt/model_card.md').read()
+    assert 'RRDBNet' in card and f'num_feat {STUDENT_G["num_feat"]}' in card
+    saved = torch.load('from_ckpt/from_ckpt.pth')['params_ema']
+    assert all(torch.equal(saved[k], v) for k, v in student.state_dict().items())

@@ -2,6 +2,7 @@
 (same tile / pre-pad settings) for RGB, gray, RGBA and 16-bit images, names and skipping as Real-ESRGAN does."""
 import importlib.util
 import os
+from os import path as osp
 
 import cv2
 import numpy as np
@@ -77,11 +78,47 @@ def test_command_names_outputs_like_realesrgan_and_skips_unreadable_files(tmp_pa
     (src / 'broken.png').write_bytes(b'not an image')
     status = main(['-i', str(src), '-o', str(tmp_path / 'out'), '--model', checkpoint(tmp_path), '--tile', '8'])
     captured = capsys.readouterr()
-    assert status == 0
+    assert status == 1  # one image failed: the others are written, and the exit status says so
     assert sorted(os.listdir(tmp_path / 'out')) == ['a_out.jpg', 'b_out.png', 'c_out.png']
     assert 'broken.png: cannot read' in captured.err and 'done: 3 of 4' in captured.out
     rgba = cv2.imread(str(tmp_path / 'out' / 'b_out.png'), cv2.IMREAD_UNCHANGED)
     assert rgba.shape == (72, 88, 4)
     assert cv2.imread(str(tmp_path / 'out' / 'c_out.png'), cv2.IMREAD_UNCHANGED).dtype == np.uint16
-    with pytest.raises(FileNotFoundError, match='nope'):
-        main(['-i', str(tmp_path / 'nope'), '-o', str(tmp_path / 'o'), '--model', checkpoint(tmp_path)])
+    assert main(['-i', str(tmp_path / 'nope'), '-o', str(tmp_path / 'o'), '--model', checkpoint(tmp_path)]) == 2
+    assert '-i: no such file or folder' in capsys.readouterr().err
+
+
+def test_bad_inputs_are_named_and_the_good_ones_still_processed(tmp_path, capsys):
+    from PIL import Image
+
+    from basicsr.archs.discriminator_arch import UNetDiscriminatorSN
+    src = tmp_path / 'in'
+    os.makedirs(src)
+    rgb = images()['rgb']
+    cv2.imwrite(str(src / 'good.jpg'), rgb)
+    cv2.imwrite(str(src / 'gray.png'), cv2.cvtColor(rgb, cv2.COLOR_BGR2GRAY))
+    cv2.imwrite(str(src / 'tiny.png'), rgb[:1, :1])
+    Image.fromarray(rgb[..., ::-1]).convert('CMYK').save(src / 'cmyk.jpg')
+    data = (src / 'good.jpg').read_bytes()
+    (src / 'cut.jpg').write_bytes(data[:len(data) // 2])  # a download cut short: decodes in part, silently
+    (src / 'notes.txt').write_text('not an image, not touched')
+    model = checkpoint(tmp_path)
+    status = main(['-i', str(src), '-o', str(tmp_path / 'out'), '--model', model])
+    captured = capsys.readouterr()
+    assert status == 1 and 'cut.jpg: is a truncated JPEG' in captured.err
+    assert sorted(os.listdir(tmp_path / 'out')) == ['cmyk_out.jpg', 'good_out.jpg', 'gray_out.png', 'tiny_out.png']
+    assert cv2.imread(str(tmp_path / 'out' / 'tiny_out.png')).shape[:2] == (4, 4)
+    assert 'done: 4 of 5' in captured.out
+    # nothing to do: said plainly, exit 2, nothing written
+    os.makedirs(tmp_path / 'empty')
+    (tmp_path / 'a_file').write_text('x')
+    torch.save({'params': UNetDiscriminatorSN(3, num_feat=8).state_dict()}, tmp_path / 'netD.pth')
+    (tmp_path / 'damaged.pth').write_bytes(open(model, 'rb').read()[:200])
+    for argv, message in (
+            (['-i', str(tmp_path / 'empty'), '-o', str(tmp_path / 'o2'), '--model', model], 'holds no image files'),
+            (['-i', str(src), '-o', str(tmp_path / 'a_file'), '--model', model], 'is a file, not a folder'),
+            (['-i', str(src), '-o', str(tmp_path / 'o3'), '--model', str(tmp_path / 'netD.pth')], 'not those of a'),
+            (['-i', str(src), '-o', str(tmp_path / 'o4'), '--model', str(tmp_path / 'damaged.pth')], 'damaged.pth')):
+        assert main(argv) == 2, argv
+        assert message in capsys.readouterr().err
+    assert not any(osp.exists(tmp_path / o) for o in ('o3', 'o4'))

@@ -20,23 +20,24 @@ from ..archs.generator_call import build_generator, family_of, rrdbnet_input_mul
 from ..checkpoints import read_checkpoint
 
 
-def checkpoint_file(model: str) -> str:
-    """A checkpoint file, or the single ``.pth`` of a release folder."""
+def checkpoint_file(model: str, what: str = '--model') -> str:
+    """A checkpoint file, or the single ``.pth`` of a release folder (``what``: the flag that named it)."""
     if osp.isdir(model):
         files = sorted(glob.glob(osp.join(model, '*.pth')))
         if len(files) != 1:
-            raise FileNotFoundError(f'--model {model}: a release folder holds exactly one .pth file; found {files}')
+            raise FileNotFoundError(f'{what} {model}: a release folder holds exactly one .pth file; found {files}')
         return files[0]
     if not osp.isfile(model):
-        raise FileNotFoundError(f'--model: no such file or folder: {model}')
+        raise FileNotFoundError(f'{what}: no such file or folder: {model}')
     return model
 
 
-def load_upscaler(model: str, device: str = 'cpu', half: bool = False) -> Tuple[nn.Module, int, dict]:
+def load_upscaler(model: str, device: str = 'cpu', half: bool = False,
+                  what: str = '--model') -> Tuple[nn.Module, int, dict]:
     """(network in eval mode, scale, its option dict) from a checkpoint or release folder. Real-ESRGAN's key
     choice: ``params_ema`` when present, else ``params``, else a raw state dict."""
-    path = checkpoint_file(model)
-    state = read_checkpoint(path, '--model')
+    path = checkpoint_file(model, what)
+    state = read_checkpoint(path, what)
     params = state.get('params_ema', state.get('params', state))
     spec = spec_from_state(params, path)
     scale = family_of(spec).scale_of(spec)

@@ -12,7 +12,7 @@ import os
 import re
 import shutil
 from os import path as osp
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 import torch
 
@@ -56,6 +56,29 @@ def stage_chain(opt: dict, root: str = '.') -> List[dict]:
         current = read_option_file(copies[-1])
         chain.append(current)
     return chain[::-1]
+
+
+def runtimes(spec: dict) -> List[Tuple[str, Optional[str]]]:
+    """Where a student of this architecture runs: [(runtime, None when it runs there, else why not)]."""
+    kind = spec.get('type')
+    try:
+        family_of(spec).check_exportable('ONNX')
+        onnx = None
+    except ValueError as err:
+        onnx = str(err)
+    if kind == 'SRVGGNetCompact':
+        spandrel = None
+    elif kind == 'RRDBNet' and spec.get('num_grow_ch', 32) != 32:
+        spandrel = (f"spandrel's ESRGAN loader assumes num_grow_ch 32 (this student has {spec.get('num_grow_ch')}); "
+                    'use a num_grow_ch 32 student for these apps')
+    elif kind == 'RRDBNet':
+        spandrel = None
+    else:
+        spandrel = f'spandrel has no loader for {kind}'
+    return [('PyTorch: BasicSR, Real-ESRGAN (RealESRGANer), tools.upscale', None),
+            ('ONNX Runtime (the .onnx file)', onnx),
+            ('ncnn: realesrgan-ncnn-vulkan and its ports (the .param/.bin files)', ncnn_writable(spec)),
+            ('spandrel: ComfyUI, chaiNNer and other spandrel-based apps (the .pth file)', spandrel)]
 
 
 def make_release(opt: dict, out_dir: str, name: str, checkpoint: Optional[str] = None,
@@ -132,6 +155,7 @@ def _model_card(name, spec, scale, params, macs, latency, teacher, chain, files,
              'onnx': 'ONNX, dynamic batch / height / width', 'ncnn_fp16': 'ncnn model (with its .bin), fp16 weights',
              'ncnn_fp32': 'ncnn model (with its .bin), fp32 weights'}
     formats = '\n'.join(f'- `{osp.basename(p)}`: {kinds.get(kind, kind)}' for kind, p in files.items())
+    where = '\n'.join(f'| {runtime} | {"yes" if why is None else "no: " + why} |' for runtime, why in runtimes(spec))
     parity_text = '; '.join(f'{n}: {db:.1f} dB' for n, db in parity) or 'not checked'
     return f"""# {name}
 
@@ -151,6 +175,12 @@ inference, BasicSR's test scripts and the ncnn runtime load it without the plugi
 ## Files
 
 {formats}
+
+## Where it runs
+
+| runtime | |
+|---|---|
+{where}
 
 Use: `python -m sdakd_basicsr.tools.upscale -i <images> -o <out> --model <this folder>`; Real-ESRGAN:
 `RealESRGANer(scale={scale}, model_path='{name}.pth', model={spec.get('type')}({ctor}))`; realesrgan-ncnn-vulkan: copy

@@ -94,7 +94,7 @@ def comparison_picture(outputs: dict, pairs: dict, path: str, size: int = 160) -
         lr_up = cv2.resize(lr, (lr.shape[1] * 4, lr.shape[0] * 4), interpolation=cv2.INTER_NEAREST)
         crop = lambda img: img[top:top + size, left:left + size]  # noqa: E731
         label = 'degraded' if kind == 'realesrgan' else 'clean'
-        rows.append([(f'{label} LR (nearest)', crop(lr_up))]
+        rows.append([(f'{label} LR', crop(lr_up))]
                     + [(g, crop(outputs[kind][g][name])) for g in ('bicubic', 'teacher', FINAL)]
                     + [('GT', crop(gt))])
     images.comparison_rows([[(label.replace(FINAL, 'student'), img) for label, img in row] for row in rows], path)
@@ -196,7 +196,7 @@ noise and JPEG blocks: the teacher removes them, and "PSNR vs teacher" measures 
 
 ## Files
 
-- `comparison.png`: clean (top) and degraded (bottom) LR (nearest) / bicubic / teacher / student / GT, cropped
+- `comparison.png`: clean (top) and degraded (bottom) LR (nearest-neighbour) / bicubic / teacher / student / GT, cropped
   where {first} has the most fine detail
 - {', '.join('`' + osp.basename(p) + '`' for p in plots)}: loss terms and discriminator losses/logits per stage
 - training logs and checkpoints: `experiments/sdakd_demo_stage0/`,

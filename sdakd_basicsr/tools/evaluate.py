@@ -9,9 +9,10 @@
 Inputs: ``--gt`` with LR made by a fixed, seeded degradation (``bicubic``: MATLAB-style x1/scale;
 ``realesrgan``: basicsr's second-order pipeline with the Real-ESRGAN x4plus settings, image i seeded with
 seed + i; ``both``, the default: one table for each), or ``--gt`` and ``--lr`` folders of pairs (same file
-names). Generators: ``bicubic`` always; ``--teacher``
-(an RRDBNet 64/23/32 checkpoint, or a SPEC); ``--student NAME=SPEC`` where SPEC is an option file (``network_g`` +
-``path.pretrain_network_g``) or ``checkpoint.pth:num_feat:num_grow_ch[:num_block]``.
+names). Generators: ``bicubic`` always; ``--teacher SPEC`` and
+``--student NAME=SPEC`` where SPEC is a checkpoint or a release folder (the architecture is read from the weights,
+as ``tools.upscale`` reads it), an option file (``network_g`` + ``path.pretrain_network_g``) or
+``checkpoint.pth:num_feat:num_grow_ch[:num_block]``.
 Metrics: PSNR and SSIM on RGB and on Y, PSNR against the teacher's output, NIQE (skipped with a note on
 images too small for it); LPIPS (against GT and against the teacher) and FID (against the GT set, protocol
 printed under the table) when their weights are on disk: ``--lpips-weights`` / ``--fid-inception``, else
@@ -36,6 +37,7 @@ import sdakd_basicsr  # noqa: F401  (registration)
 from sdakd_basicsr.archs.generator_call import REALESRGAN_X4PLUS, family_of
 from sdakd_basicsr.checkpoints import EMA_FIRST, load_generator
 from sdakd_basicsr.data.degradation import LR_KIND_LABELS, LR_KINDS, make_pairs
+from sdakd_basicsr.deploy.inference import load_upscaler
 from sdakd_basicsr.distill.option_file import read_option_file
 from sdakd_basicsr.metrics import images
 from sdakd_basicsr.metrics import perceptual as pm
@@ -68,16 +70,22 @@ def tiled(net: nn.Module, tile: int, overlap: int = 16, scale: int = 4, fp16: bo
     return run
 
 
-def student_from_spec(spec: str, device) -> nn.Module:
-    """``options.yml`` (network_g + path.pretrain_network_g) or ``ckpt.pth:num_feat:num_grow_ch[:num_block]``."""
+def generator_from_spec(spec: str, device, what: str = '--student') -> nn.Module:
+    """A generator from ``spec``: a checkpoint file or a release folder (architecture, widths, depth and scale read
+    from the weights, as ``tools.upscale`` reads them: RRDBNet or SRVGGNetCompact; ``params_ema`` first), an option
+    file (``network_g`` + ``path.pretrain_network_g``: any registered generator), or the older
+    ``ckpt.pth:num_feat:num_grow_ch[:num_block]`` (an RRDBNet)."""
     if spec.endswith(('.yml', '.yaml')):
         opt = read_option_file(spec)
         family_of(opt['network_g']).check_exportable(f'evaluate {spec}')  # single-input generators only
         return load_generator(opt['network_g'], opt['path']['pretrain_network_g'],
                               (opt.get('path') or {}).get('param_key_g', EMA_FIRST), device)
+    if osp.exists(spec) or ':' not in spec:
+        return load_upscaler(spec, str(device), what=what)[0]
     parts = spec.split(':')
     if len(parts) not in (3, 4):
-        raise ValueError(f'--student {spec!r}: expected options.yml or ckpt.pth:num_feat:num_grow_ch[:num_block]')
+        raise ValueError(f'{what} {spec!r}: expected a checkpoint, a release folder, an option file (.yml) or '
+                         'ckpt.pth:num_feat:num_grow_ch[:num_block]')
     net_spec = dict(REALESRGAN_X4PLUS, num_feat=int(parts[1]), num_grow_ch=int(parts[2]))
     if len(parts) == 4:
         net_spec['num_block'] = int(parts[3])
@@ -138,7 +146,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                         'one table each)')
     parser.add_argument('--seed', type=int, default=0, help='realesrgan: image i is degraded with seed + i')
     parser.add_argument('--scale', type=int, default=4)
-    parser.add_argument('--teacher', help='teacher checkpoint (RRDBNet 64/23/32), or a SPEC like --student\'s')
+    parser.add_argument('--teacher', metavar='SPEC', help='the teacher: a checkpoint (e.g. RealESRGAN_x4plus.pth), '
+                        'a release folder or an option file, like --student\'s SPEC')
     parser.add_argument('--student', action='append', default=[], metavar='NAME=SPEC')
     parser.add_argument('--out', default=osp.join('results', 'evaluate'))
     parser.add_argument('--tile', type=int, default=0, help='LR tile size (0: whole images)')
@@ -163,14 +172,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     teacher = None
     if args.teacher:
         teacher = 'teacher'
-        net = (student_from_spec(args.teacher, device) if ':' in args.teacher or args.teacher.endswith('.yml')
-               else load_generator(REALESRGAN_X4PLUS, args.teacher, 'params_ema', device))
-        generators[teacher] = tiled(net, args.tile, scale=args.scale, fp16=args.fp16)
+        generators[teacher] = tiled(generator_from_spec(args.teacher, device, '--teacher'), args.tile,
+                                    scale=args.scale, fp16=args.fp16)
     for item in args.student:
         if '=' not in item:
             parser.error(f'--student {item!r}: expected NAME=SPEC')
         name, spec = item.split('=', 1)
-        generators[name] = tiled(student_from_spec(spec, device), args.tile, scale=args.scale, fp16=args.fp16)
+        generators[name] = tiled(generator_from_spec(spec, device, f'--student {name}'), args.tile, scale=args.scale,
+                                 fp16=args.fp16)
     notes: List[str] = []
     metrics = perceptual_metrics(args, device, notes)
     os.makedirs(args.out, exist_ok=True)

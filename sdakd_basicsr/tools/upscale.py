@@ -5,8 +5,10 @@
 
 Same flags and output names as Real-ESRGAN (``<name>_<suffix>.<ext>``; RGBA images are saved as PNG), the
 same padding/tiling, so the output equals ``RealESRGANer``'s with the same tile and pre-pad settings (tested).
-Widths, depth and scale come from the checkpoint. Gray, RGBA and 16-bit images are handled; an unreadable
-file is reported and skipped. CUDA is used when present (``--device``).
+Widths, depth and scale come from the checkpoint. Gray, RGBA and 16-bit images are handled; an unreadable or
+truncated file, or an output that cannot be written, is reported and skipped, the other images are processed, and
+the exit status is 1 when any image failed (2 for a bad model, input or output folder, before any work). CUDA is
+used when present (``--device``).
 """
 import argparse
 import glob
@@ -20,15 +22,30 @@ import cv2
 import torch
 
 from sdakd_basicsr.deploy.inference import load_upscaler, upscale
-from sdakd_basicsr.metrics.images import is_image_file
+from sdakd_basicsr.distill.data_checks import truncation_of
+from sdakd_basicsr.metrics.images import IMAGE_EXTENSIONS, is_image_file
 
 
 def inputs_of(path: str) -> List[str]:
+    """The images to upscale: the file, or the image files of a folder (other files are left alone)."""
     if osp.isfile(path):
         return [path]
     if osp.isdir(path):
-        return sorted(p for p in glob.glob(osp.join(path, '*')) if is_image_file(p))
+        files = sorted(p for p in glob.glob(osp.join(path, '*')) if is_image_file(p))
+        if not files:
+            raise FileNotFoundError(f'-i {path}: the folder holds no image files ({", ".join(IMAGE_EXTENSIONS)})')
+        return files
     raise FileNotFoundError(f'-i: no such file or folder: {path}')
+
+
+def output_folder(path: str) -> str:
+    """``path`` as a folder that exists and takes files, or an error naming it."""
+    if osp.exists(path) and not osp.isdir(path):
+        raise NotADirectoryError(f'-o {path}: is a file, not a folder; give a folder for the outputs')
+    os.makedirs(path, exist_ok=True)
+    if not os.access(path, os.W_OK | os.X_OK):
+        raise PermissionError(f'-o {path}: the folder is not writable')
+    return path
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -50,9 +67,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.fp16 and args.device == 'cpu':
         parser.error('--fp16 needs a CUDA device (half-precision convolutions are not supported on this CPU path)')
 
-    net, scale, spec = load_upscaler(args.model, args.device, args.fp16)
-    files = inputs_of(args.input)
-    os.makedirs(args.output, exist_ok=True)
+    try:
+        net, scale, spec = load_upscaler(args.model, args.device, args.fp16)
+        files = inputs_of(args.input)
+        output_folder(args.output)
+    except (OSError, ValueError) as err:  # a bad model, input or output: nothing to do, said plainly
+        print(f'error: {err}', file=sys.stderr, flush=True)
+        return 2
     shape = ', '.join(f'{k} {v}' for k, v in spec.items()
                       if k.startswith('num_') and k not in ('num_in_ch', 'num_out_ch'))
     print(f'model: {spec["type"]} {shape}, x{scale}; {len(files)} image(s) on {args.device}', flush=True)
@@ -61,10 +82,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     for i, path in enumerate(files, 1):
         name, ext = osp.splitext(osp.basename(path))
         img = cv2.imread(path, cv2.IMREAD_UNCHANGED)
-        if img is None:
+        broken = truncation_of(path)  # OpenCV decodes a truncated JPEG/PNG in part, without an error
+        if img is None or broken:
             failed.append(path)
-            print(f'[{i}/{len(files)}] {path}: cannot read this image (not an image, or damaged); skipped',
-                  file=sys.stderr, flush=True)
+            why = broken or 'cannot read this image (not an image, or damaged)'
+            print(f'[{i}/{len(files)}] {path}: {why}; skipped', file=sys.stderr, flush=True)
             continue
         t0 = time.time()
         try:
@@ -78,12 +100,15 @@ def main(argv: Optional[List[str]] = None) -> int:
         if mode == 'RGBA':
             extension = 'png'
         target = osp.join(args.output, f'{name}_{args.suffix}.{extension}' if args.suffix else f'{name}.{extension}')
-        cv2.imwrite(target, out)
+        if not cv2.imwrite(target, out):
+            failed.append(path)
+            print(f'[{i}/{len(files)}] {path}: could not write {target}; skipped', file=sys.stderr, flush=True)
+            continue
         print(f'[{i}/{len(files)}] {path} ({img.shape[1]}x{img.shape[0]}, {mode}) -> {target} '
               f'({out.shape[1]}x{out.shape[0]}, {time.time() - t0:.1f} s)', flush=True)
     print(f'done: {len(files) - len(failed)} of {len(files)} in {time.time() - start:.1f} s'
           + (f'; skipped {len(failed)}: {", ".join(failed)}' if failed else ''), flush=True)
-    return 1 if failed and len(failed) == len(files) else 0
+    return 1 if failed else 0
 
 
 if __name__ == '__main__':
