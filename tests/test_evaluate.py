@@ -130,7 +130,8 @@ def test_any_student_checkpoint_or_release_folder_is_read_from_its_weights(tmp_p
                  '--degradation', 'bicubic', '--out', str(out), '--device', 'cpu']) == 0
     rows = {r['generator']: r for r in __import__('csv').DictReader(open(out / 'results.csv'))}
     assert rows['ckpt']['psnr_teacher'] == rows['folder']['psnr_teacher'] == rows['yml']['psnr_teacher'] != 'nan'
-    with pytest.raises(ValueError, match='--student d: .*not those of a'):  # a discriminator is no generator
+    # a discriminator is no generator
+    with pytest.raises(ValueError, match='--student d .*d.pth: the weights are not those of a'):
         from basicsr.archs.discriminator_arch import UNetDiscriminatorSN
         torch.save({'params': UNetDiscriminatorSN(3, num_feat=8).state_dict()}, tmp_path / 'd.pth')
         main(['--gt', str(tmp_path / 'gt'), '--student', f'd={tmp_path}/d.pth', '--out', str(out)])
@@ -207,3 +208,36 @@ def test_evaluate_reports_lpips_and_fid_with_local_weights(tmp_path, no_weights_
     gts = [pm.np.ascontiguousarray(__import__('cv2').imread(str(p))[..., ::-1])
            for p in sorted((tmp_path / 'gt').iterdir())]
     assert abs(fid(gts, gts)) < 1e-3  # identical sets
+
+
+def test_bad_gt_images_are_named_and_the_good_ones_still_measured(tmp_path, capsys, no_weights_anywhere):
+    from PIL import Image
+    gt = tmp_path / 'gt'
+    write_images(str(gt), 1, 40)
+    rgb = np.random.default_rng(0).integers(0, 255, (36, 52, 3), dtype=np.uint8)  # odd size, not a multiple of 4
+    cv2.imwrite(str(gt / 'odd.png'), rgb)
+    cv2.imwrite(str(gt / 'deep.png'), (rgb.astype(np.uint16) * 257))  # 16-bit
+    cv2.imwrite(str(gt / 'rgba.png'), np.dstack([rgb, np.full(rgb.shape[:2], 200, np.uint8)]))
+    cv2.imwrite(str(gt / 'gray.png'), rgb[..., 0])
+    Image.fromarray(rgb).convert('CMYK').save(gt / 'cmyk.jpg')
+    cv2.imwrite(str(gt / 'tiny.png'), rgb[:8, :8])
+    cv2.imwrite(str(gt / 'cut.jpg'), rgb)
+    data = (gt / 'cut.jpg').read_bytes()
+    (gt / 'cut.jpg').write_bytes(data[:len(data) // 2])
+    (gt / 'broken.png').write_bytes(b'not an image')
+    (gt / 'notes.txt').write_text('not an image: not listed')
+    out = tmp_path / 'eval'
+    assert main(['--gt', str(gt), '--out', str(out), '--device', 'cpu']) == 1  # some were skipped
+    err = capsys.readouterr().err
+    for name, why in (('tiny.png', 'smaller than 16 px'), ('cut.jpg', 'truncated JPEG'), ('broken.png', 'cannot')):
+        assert f'{name}: ' in err and why in err, name
+    report = (out / 'results.md').read_text()
+    assert 'skipped' in report and 'tiny.png' in report and 'notes.txt' not in report
+    assert '6 images from' in report  # img + odd, 16-bit, RGBA, gray and CMYK: measured
+    rows = list(__import__('csv').DictReader(open(out / 'results.csv')))
+    assert all(float(r['psnr']) > 0 for r in rows)
+    only_bad = tmp_path / 'bad'
+    only_bad.mkdir()
+    (only_bad / 'x.png').write_bytes(b'no')
+    assert main(['--gt', str(only_bad), '--out', str(tmp_path / 'e2'), '--device', 'cpu']) == 2
+    assert 'no usable image' in capsys.readouterr().err

@@ -32,7 +32,8 @@ def _demo_stage(stage: int) -> dict:
     train_set = opt['datasets']['train']
     train_set.update(dataroot_gt='datasets/val/gt', dataroot_lq='datasets/val/lq', gt_size=16, batch_size_per_gpu=2)
     train_set.pop('meta_info_file', None)
-    train_set.pop('teacher_cache', None)  # (the cache is tested in test_teacher_cache)
+    train_set.pop('teacher_cache', None)  # (the cache is tested in test_teacher_cache and test_degraded_cache,
+    train_set.pop('cache_variants', None)  # its variants' bad values too)
     train_set['type'] = 'PairedImageDataset'
     return opt
 

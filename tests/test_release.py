@@ -107,3 +107,35 @@ def test_release_from_a_checkpoint_alone_reads_the_architecture_from_the_weights
     assert 'RRDBNet' in card and f'num_feat {STUDENT_G["num_feat"]}' in card
     saved = torch.load('from_ckpt/from_ckpt.pth')['params_ema']
     assert all(torch.equal(saved[k], v) for k, v in student.state_dict().items())
+
+
+@pytest.mark.parametrize('spec', [
+    dict(type='SRVGGNetCompact', num_in_ch=3, num_out_ch=3, num_feat=8, num_conv=2, upscale=4, act_type='prelu'),
+    dict(type='RRDBNet', num_in_ch=3, num_out_ch=3, num_feat=8, num_block=2, num_grow_ch=32),
+    dict(type='RRDBNet', num_in_ch=3, num_out_ch=3, num_feat=8, num_block=2, num_grow_ch=4),
+])
+def test_released_students_load_in_spandrel_with_the_same_output_or_the_card_says_why_not(tmp_path, monkeypatch,
+                                                                                          spec):
+    """spandrel is the loader of ComfyUI and chaiNNer: a released .pth loads there and gives the student's output,
+    or the model card names the reason it does not."""
+    from sdakd_basicsr.archs.generator_call import build_generator
+    spandrel = pytest.importorskip('spandrel')
+    monkeypatch.chdir(tmp_path)
+    torch.manual_seed(0)
+    net = build_generator(spec).eval()
+    torch.save({'params_ema': net.state_dict()}, 'student.pth')
+    assert main(['--checkpoint', 'student.pth', '--out', 'rel']) == 0
+    card = open('rel/model_card.md').read()
+    row = next(line for line in card.splitlines() if line.startswith('| spandrel'))
+    x = torch.rand(1, 3, 12, 12)
+    with torch.no_grad():
+        expected = net(x)
+    try:
+        loaded = spandrel.ModelLoader().load_from_file('rel/rel.pth')
+        with torch.no_grad():
+            got = loaded.model.eval()(x)
+        ok = got.shape == expected.shape and torch.allclose(got, expected, atol=1e-5)
+    except Exception:  # noqa: BLE001  (spandrel refuses the weights, in its own words)
+        ok = False
+    assert ok == ('| yes |' in row), (row, ok)
+    assert ok == (spec.get('num_grow_ch', 32) == 32)  # compact students and RRDBNets of the standard growth load

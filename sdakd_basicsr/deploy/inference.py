@@ -39,7 +39,7 @@ def load_upscaler(model: str, device: str = 'cpu', half: bool = False,
     path = checkpoint_file(model, what)
     state = read_checkpoint(path, what)
     params = state.get('params_ema', state.get('params', state))
-    spec = spec_from_state(params, path)
+    spec = spec_from_state(params, f'{what} {path}')
     scale = family_of(spec).scale_of(spec)
     net = build_generator(spec)
     net.load_state_dict(params, strict=True)

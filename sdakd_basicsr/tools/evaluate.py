@@ -18,17 +18,21 @@ images too small for it); LPIPS (against GT and against the teacher) and FID (ag
 printed under the table) when their weights are on disk: ``--lpips-weights`` / ``--fid-inception``, else
 searched in ``experiments/pretrained_models/`` and the torch hub cache; when absent the table says which
 file is missing and where to put it, never silently. Large images run
-tiled (``--tile``), half precision on CUDA with ``--fp16``. Writes ``results.md`` (a table per kind of LR),
+tiled (``--tile``), half precision on CUDA with ``--fp16``. GT files that cannot be read, are truncated, are too
+small to measure or (``--lr``) have no LR partner are named and skipped (exit status 1; 2 when none is left).
+Writes ``results.md`` (a table per kind of LR),
 ``results.csv`` (column ``lr``: which LR) and ``grid.png`` (per kind of LR, a row of crops of the first image,
 taken where it has the most fine detail: its LR and every generator's output).
 """
 import argparse
 import csv
 import os
+import sys
 from collections import OrderedDict
 from os import path as osp
 from typing import Callable, Dict, List, Optional
 
+import cv2
 import numpy as np
 import torch
 from torch import Tensor, nn
@@ -38,6 +42,7 @@ from sdakd_basicsr.archs.generator_call import REALESRGAN_X4PLUS, family_of
 from sdakd_basicsr.checkpoints import EMA_FIRST, load_generator
 from sdakd_basicsr.data.degradation import LR_KIND_LABELS, LR_KINDS, make_pairs
 from sdakd_basicsr.deploy.inference import load_upscaler
+from sdakd_basicsr.distill.data_checks import truncation_of
 from sdakd_basicsr.distill.option_file import read_option_file
 from sdakd_basicsr.metrics import images
 from sdakd_basicsr.metrics import perceptual as pm
@@ -98,6 +103,29 @@ def perceptual_metrics(args: argparse.Namespace, device: torch.device, notes: Li
     becomes a note in the table."""
     return (pm.build_metric(pm.LPIPSMetric, args.lpips_weights, notes.append, device),
             pm.build_metric(pm.FIDMetric, args.fid_inception, notes.append, device))
+
+
+MIN_SIDE = 16  # PSNR/SSIM crop a 4-pixel border: a smaller image leaves (almost) nothing to measure
+
+
+def usable_images(paths: List[str], scale: int, lr_folder: Optional[str]) -> tuple:
+    """([(name, GT RGB)], [why each other file was skipped]): unreadable or truncated files, images smaller than
+    ``MIN_SIDE`` (or than the scale allows), and, with ``--lr``, GT images whose LR partner is missing."""
+    usable, skipped = [], []
+    for path in paths:
+        name = osp.basename(path)
+        why = truncation_of(path)
+        img = None if why else cv2.imread(path, cv2.IMREAD_COLOR)
+        if img is None:
+            skipped.append(f'{path}: {why or "cannot be read (not an image, or damaged)"}')
+        elif min(img.shape[:2]) < max(MIN_SIDE, 2 * scale):
+            skipped.append(f'{path}: {img.shape[1]}x{img.shape[0]} is smaller than {max(MIN_SIDE, 2 * scale)} px '
+                           'on a side (too small to measure)')
+        elif lr_folder and not osp.isfile(osp.join(lr_folder, name)):
+            skipped.append(f'{path}: no LR partner {osp.join(lr_folder, name)}')
+        else:
+            usable.append((name, cv2.cvtColor(img, cv2.COLOR_BGR2RGB)))
+    return usable, skipped
 
 
 TABLE = (('generator', None), ('PSNR', 'psnr'), ('SSIM', 'ssim'), ('PSNR-Y', 'psnr_y'), ('SSIM-Y', 'ssim_y'),
@@ -161,7 +189,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     args = parser.parse_args(argv)
     device = torch.device(args.device)
     gt_paths = images.list_images(args.gt, '--gt')
-    gts = [(osp.basename(path), images.read_rgb(path)) for path in gt_paths]
+    gts, skipped = usable_images(gt_paths, args.scale, args.lr)
+    for line in skipped:
+        print(f'skipped {line}', file=sys.stderr, flush=True)
+    if not gts:
+        print(f'error: --gt {args.gt}: no usable image (' + '; '.join(skipped[:3]) + ')', file=sys.stderr)
+        return 2
     if args.lr:
         sets = {f'pairs from {args.lr}': [(name, images.read_rgb(osp.join(args.lr, name)), gt) for name, gt in gts]}
     else:
@@ -196,6 +229,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                         f'{reporting.markdown_table(header, rows, fmt=fmt)}')
         csv_rows += [[lr_desc] + row for row in rows]
         picture.append(grid_row(kind if kind in LR_KINDS else 'given', generators, outputs, pairs[0], args.scale))
+    notes += [f'skipped {line}' for line in skipped]
     text = (f'# Evaluation\n\n{len(gts)} images from {args.gt}; PSNR/SSIM on RGB and Y with a 4-pixel border cropped; '
             f'LPIPS/FID on whole images.\n\n' + '\n\n'.join(sections) + '\n\n'
             + '\n'.join(f'- {n}' for n in dict.fromkeys(notes)) + '\n')
@@ -207,8 +241,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         writer.writerows(csv_rows)
     images.comparison_rows(picture, osp.join(args.out, 'grid.png'))
     print(text)
-    print(f'wrote {args.out}/results.md, results.csv, grid.png')
-    return 0
+    skipped_note = f'; skipped {len(skipped)} image(s)' if skipped else ''
+    print(f'wrote {args.out}/results.md, results.csv, grid.png{skipped_note}')
+    return 1 if skipped else 0
 
 
 if __name__ == '__main__':
