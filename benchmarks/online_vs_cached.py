@@ -14,18 +14,13 @@ the demo's data, teacher and cache (made by ``make demo``, or made here).
 """
 import argparse
 import copy
-import os
 import random
-import sys
 import tempfile
-from os import path as osp
 
 import torch
 
-REPO = osp.abspath(osp.join(osp.dirname(__file__), osp.pardir))
-sys.path.insert(0, REPO)
-os.chdir(REPO)  # the demo recipe's paths are relative to the repository root
 # isort: off
+from common import model_options  # noqa: I100  (first: the repository on the path, and as the CWD)
 import sdakd_basicsr  # noqa: E402,F401
 from basicsr.data import build_dataset  # noqa: E402
 from basicsr.utils.registry import MODEL_REGISTRY  # noqa: E402
@@ -35,15 +30,6 @@ from sdakd_basicsr.data.degradation_presets import kernel_defaults, synthesis_de
 from sdakd_basicsr.metrics.cost import interleaved_medians  # noqa: E402
 from sdakd_basicsr.metrics.reporting import markdown_table  # noqa: E402
 from sdakd_basicsr.recipes import demo  # noqa: E402
-
-
-def model_options(opt: dict, root: str) -> dict:
-    """A stage file as BasicSR hands it to the model, on the CPU, from scratch (no checkpoints but the teacher)."""
-    opt = copy.deepcopy(opt)
-    opt.update(num_gpu=0, is_train=True, dist=False, rank=0, world_size=1, auto_resume=False, root_path=root)
-    opt['path'] = {'resume_state': None, 'models': osp.join(root, 'models'),
-                   'training_states': osp.join(root, 'states')}
-    return opt
 
 
 def online_options(cached: dict) -> dict:

@@ -1,0 +1,21 @@
+"""What the benchmark scripts share: the repository on the import path and as the working folder (the demo
+recipe's paths are relative to it), and an option dict as BasicSR hands it to a model."""
+import copy
+import os
+import sys
+from os import path as osp
+
+REPO = osp.abspath(osp.join(osp.dirname(__file__), osp.pardir))
+if REPO not in sys.path:
+    sys.path.insert(0, REPO)
+os.chdir(REPO)
+
+
+def model_options(opt: dict, root: str) -> dict:
+    """A stage file as BasicSR hands it to the model: on the CPU, training, not distributed, no resume, its
+    models and training states under ``root``."""
+    opt = copy.deepcopy(opt)
+    opt.update(num_gpu=0, is_train=True, dist=False, rank=0, world_size=1, auto_resume=False, root_path=root)
+    opt['path'] = {'resume_state': None, 'models': osp.join(root, 'models'),
+                   'training_states': osp.join(root, 'states')}
+    return opt
