@@ -82,7 +82,7 @@ def build_teacher_cache(teacher: nn.Module, taps: Sequence[str], lq_paths: Seque
         os.remove(f'{path}.json')
     device = next(teacher.parameters()).device
     family = family_of(teacher)
-    if family.channels_last_ok:  # faster convolutions on CPUs (oneDNN) and tensor cores; the same numbers
+    if family.channels_last_ok:  # faster convolutions on CPUs (oneDNN) and tensor cores (to float rounding)
         teacher = teacher.to(memory_format=torch.channels_last)
     recorder = FeatureTaps(teacher, list(taps), owner='teacher generator')
     degrader = RealESRGANDegrader(variants.degradation, scale) if variants.count else None
