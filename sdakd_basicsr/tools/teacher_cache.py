@@ -7,6 +7,7 @@ The option file needs paired data (``high_order_degradation: false``), ``sdakd.t
 See docs/training.md, "Teacher cache".
 """
 import argparse
+import sys
 from typing import List, Optional
 
 import sdakd_basicsr  # noqa: F401  (compat fixes + registration)
@@ -19,8 +20,12 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument('-opt', required=True, help='SDAKD option file')
     parser.add_argument('--device', default='cpu')
     args = parser.parse_args(argv)
-    opt = read_option_file(args.opt)
-    build_from_options(opt, args.device)
+    try:
+        opt = read_option_file(args.opt)
+        build_from_options(opt, args.device)  # the old .json goes first: an interrupted build is never taken
+    except (OSError, ValueError, KeyError) as err:  # a bad option file, teacher, image or output: named
+        print(f'error: {err}', file=sys.stderr, flush=True)
+        return 2
     return 0
 
 
