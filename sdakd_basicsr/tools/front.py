@@ -27,7 +27,8 @@ import yaml
 
 import sdakd_basicsr  # noqa: F401  (compat fixes + registration)
 from sdakd_basicsr.archs.generator_call import REALESRGAN_X4PLUS, build_generator
-from sdakd_basicsr.checkpoints import EMA_FIRST, load_generator
+from sdakd_basicsr.checkpoints import load_generator
+from sdakd_basicsr.deploy.inference import load_upscaler
 from sdakd_basicsr.deploy.latency import ncnn_latency, onnx_runner, pytorch_runner, scratch_folder
 from sdakd_basicsr.deploy.ncnn import convert_to_checkpoint, wheel_model_files
 from sdakd_basicsr.metrics import cost, quality, reporting
@@ -122,7 +123,8 @@ def evaluate(jobs: List[tuple], other_photos: str) -> Dict[str, dict]:
     generators = {'bicubic': quality.bicubic(4), 'teacher': quality.network(teacher)}
     for arm, seed in jobs:
         ckpt = osp.join('experiments', run_name(arm, seed), 'models', 'net_g_latest.pth')
-        generators[run_name(arm, seed)] = quality.network(load_generator(arm.network, ckpt, EMA_FIRST, 'cpu'))
+        # the architecture from the weights, as upscale, release and evaluate read a student
+        generators[run_name(arm, seed)] = quality.network(load_upscaler(ckpt, 'cpu', what=run_name(arm, seed))[0])
     results = {}
     splits = {}
     for kind, suffix in (('bicubic', ''), ('realesrgan', '_degraded')):
