@@ -102,15 +102,23 @@ def test_the_picture_is_cropped_where_the_image_has_detail():
     assert detail_window(img[:32, :32], 64) == (0, 0)  # smaller than the window: the whole image
 
 
-def test_bad_student_spec(tmp_path):
+def test_bad_student_spec_gt_folder_and_output_are_one_line_each(tmp_path, capsys):
     write_images(str(tmp_path / 'gt'), 1, 16)
-    with pytest.raises(FileNotFoundError, match='--student x: no such file or folder: nothing.pth'):
-        main(['--gt', str(tmp_path / 'gt'), '--student', 'x=nothing.pth', '--out', str(tmp_path / 'o')])
-    with pytest.raises(ValueError, match="--student x 'a:b': expected a checkpoint, a release folder"):
-        main(['--gt', str(tmp_path / 'gt'), '--student', 'x=a:b', '--out', str(tmp_path / 'o')])
+    (tmp_path / 'empty').mkdir()
+    (tmp_path / 'a_file').write_text('x')
+    gt, out = str(tmp_path / 'gt'), str(tmp_path / 'o')
+    for argv, message in ((['--gt', gt, '--student', 'x=nothing.pth', '--out', out],
+                           '--student x: no such file or folder: nothing.pth'),
+                          (['--gt', gt, '--student', 'x=a:b', '--out', out],
+                           "--student x 'a:b': expected a checkpoint, a release folder"),
+                          (['--gt', str(tmp_path / 'empty'), '--out', out], '--gt: no images'),
+                          (['--gt', gt, '--out', str(tmp_path / 'a_file')], 'is a file, not a folder')):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert err.startswith('error: ') and message in err and 'Traceback' not in err, err
 
 
-def test_any_student_checkpoint_or_release_folder_is_read_from_its_weights(tmp_path):
+def test_any_student_checkpoint_or_release_folder_is_read_from_its_weights(tmp_path, capsys):
     """A compact student checkpoint and a release-style folder, with no shape flags: the same numbers as its
     option file."""
     from basicsr.archs.srvgg_arch import SRVGGNetCompact
@@ -130,11 +138,11 @@ def test_any_student_checkpoint_or_release_folder_is_read_from_its_weights(tmp_p
                  '--degradation', 'bicubic', '--out', str(out), '--device', 'cpu']) == 0
     rows = {r['generator']: r for r in __import__('csv').DictReader(open(out / 'results.csv'))}
     assert rows['ckpt']['psnr_teacher'] == rows['folder']['psnr_teacher'] == rows['yml']['psnr_teacher'] != 'nan'
-    # a discriminator is no generator
-    with pytest.raises(ValueError, match='--student d .*d.pth: the weights are not those of a'):
-        from basicsr.archs.discriminator_arch import UNetDiscriminatorSN
-        torch.save({'params': UNetDiscriminatorSN(3, num_feat=8).state_dict()}, tmp_path / 'd.pth')
-        main(['--gt', str(tmp_path / 'gt'), '--student', f'd={tmp_path}/d.pth', '--out', str(out)])
+    # a discriminator is no generator: one line naming it, exit 2
+    from basicsr.archs.discriminator_arch import UNetDiscriminatorSN
+    torch.save({'params': UNetDiscriminatorSN(3, num_feat=8).state_dict()}, tmp_path / 'd.pth')
+    assert main(['--gt', str(tmp_path / 'gt'), '--student', f'd={tmp_path}/d.pth', '--out', str(out)]) == 2
+    assert '--student d' in (err := capsys.readouterr().err) and 'the weights are not those of a' in err
 
 
 def random_alexnet_file(path):
@@ -172,7 +180,7 @@ def test_lpips_loads_the_local_backbone_and_orders_distortions(tmp_path, no_weig
     assert pm.LPIPSMetric().backbone_path == str(no_weights_anywhere / pm.LPIPS_BACKBONE)
 
 
-def test_lpips_and_fid_bad_inputs_name_the_file(tmp_path, no_weights_anywhere, monkeypatch):
+def test_lpips_and_fid_bad_inputs_name_the_file(tmp_path, no_weights_anywhere, monkeypatch, capsys):
     with pytest.raises(FileNotFoundError, match=f'--lpips-weights .*nope.pth: file not found.*{pm.LPIPS_BACKBONE}'):
         pm.LPIPSMetric(str(tmp_path / 'nope.pth'))
     with pytest.raises(FileNotFoundError, match=f'FID needs {pm.FID_INCEPTION}: put it in {no_weights_anywhere}'):
@@ -184,9 +192,10 @@ def test_lpips_and_fid_bad_inputs_name_the_file(tmp_path, no_weights_anywhere, m
     with pytest.raises(ImportError, match='pip install lpips'):
         pm.LPIPSMetric(str(tmp_path / 'other.pth'))
     write_images(str(tmp_path / 'gt'), 1, 16)
-    with pytest.raises(FileNotFoundError, match='--fid-inception'):  # an explicit flag stops the run at once
-        main(['--gt', str(tmp_path / 'gt'), '--fid-inception', str(tmp_path / 'nope.pth'),
-              '--out', str(tmp_path / 'o')])
+    # an explicit flag stops the run at once, naming it
+    assert main(['--gt', str(tmp_path / 'gt'), '--fid-inception', str(tmp_path / 'nope.pth'),
+                 '--out', str(tmp_path / 'o')]) == 2
+    assert '--fid-inception' in capsys.readouterr().err
 
 
 def test_evaluate_reports_lpips_and_fid_with_local_weights(tmp_path, no_weights_anywhere):

@@ -29,6 +29,21 @@ def list_images(folder: str, key: str) -> List[str]:
     return paths
 
 
+def check_output_folder(path: str, flag: str, create: bool = True) -> str:
+    """``path`` as a folder the tools can write into (made when ``create``), or an error naming ``flag`` and the
+    path: a file in the way, or a folder (or its nearest existing parent) that is not writable."""
+    if osp.exists(path) and not osp.isdir(path):
+        raise NotADirectoryError(f'{flag} {path}: is a file, not a folder; give a folder for the outputs')
+    parent = osp.abspath(path)
+    while not osp.exists(parent):
+        parent = osp.dirname(parent)
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise PermissionError(f'{flag} {path}: {parent} is not writable')
+    if create:
+        os.makedirs(path, exist_ok=True)
+    return path
+
+
 def read_rgb(path: str) -> np.ndarray:
     img = cv2.imread(path, cv2.IMREAD_COLOR)
     if img is None:

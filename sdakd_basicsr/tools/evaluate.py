@@ -45,6 +45,7 @@ from sdakd_basicsr.deploy.inference import load_upscaler
 from sdakd_basicsr.distill.data_checks import truncation_of
 from sdakd_basicsr.distill.option_file import read_option_file
 from sdakd_basicsr.metrics import images
+from sdakd_basicsr.metrics.images import check_output_folder
 from sdakd_basicsr.metrics import perceptual as pm
 from sdakd_basicsr.metrics import quality, reporting
 
@@ -187,7 +188,20 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument('--fid-inception', metavar='FILE',
                         help=f'FID-Inception weights {pm.FID_INCEPTION} (default: searched like --lpips-weights)')
     args = parser.parse_args(argv)
+    for item in args.student:
+        if '=' not in item:
+            parser.error(f'--student {item!r}: expected NAME=SPEC')
+    try:
+        return evaluate_command(args)
+    except (OSError, ValueError) as err:  # a bad --gt/--lr folder, a checkpoint that is no generator, --out a file
+        print(f'error: {err}', file=sys.stderr, flush=True)
+        return 2
+
+
+def evaluate_command(args: argparse.Namespace) -> int:
+    """The command after its arguments: 0, or 1 when some GT images were skipped."""
     device = torch.device(args.device)
+    check_output_folder(args.out, '--out', create=False)
     gt_paths = images.list_images(args.gt, '--gt')
     gts, skipped = usable_images(gt_paths, args.scale, args.lr)
     for line in skipped:
@@ -208,8 +222,6 @@ def main(argv: Optional[List[str]] = None) -> int:
         generators[teacher] = tiled(generator_from_spec(args.teacher, device, '--teacher'), args.tile,
                                     scale=args.scale, fp16=args.fp16)
     for item in args.student:
-        if '=' not in item:
-            parser.error(f'--student {item!r}: expected NAME=SPEC')
         name, spec = item.split('=', 1)
         generators[name] = tiled(generator_from_spec(spec, device, f'--student {name}'), args.tile, scale=args.scale,
                                  fp16=args.fp16)

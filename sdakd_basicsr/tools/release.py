@@ -14,7 +14,6 @@ checkpoint, a missing evaluation or picture, an output path that is a file or no
 written); files in the folder that the release does not write are left alone. See docs/tools.md, "Release".
 """
 import argparse
-import os
 import sys
 from os import path as osp
 from typing import List, Optional
@@ -22,17 +21,7 @@ from typing import List, Optional
 from sdakd_basicsr.deploy.inference import load_upscaler
 from sdakd_basicsr.deploy.release import make_release
 from sdakd_basicsr.distill.option_file import read_option_file
-
-
-def check_output(out: str) -> None:
-    """``out`` can become (or is) a writable folder."""
-    if osp.exists(out) and not osp.isdir(out):
-        raise NotADirectoryError(f'--out {out}: is a file, not a folder')
-    parent = out if osp.isdir(out) else osp.dirname(osp.abspath(out))
-    while not osp.exists(parent):
-        parent = osp.dirname(parent)
-    if not osp.isdir(parent) or not os.access(parent, os.W_OK | os.X_OK):
-        raise PermissionError(f'--out {out}: {parent} is not a writable folder')
+from sdakd_basicsr.metrics.images import check_output_folder
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -58,7 +47,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         for flag, path in (('--evaluation', args.evaluation), ('--picture', args.picture)):
             if path and not osp.isfile(path):
                 raise FileNotFoundError(f'{flag}: no such file: {path}')
-        check_output(out)
+        check_output_folder(out, '--out', create=False)  # made by make_release, after the student loads
         name = args.name or osp.basename(osp.normpath(out))
         make_release(opt, out, name, args.checkpoint, args.evaluation, args.picture)  # loads the student first
     except (OSError, ValueError, KeyError) as err:

@@ -12,7 +12,6 @@ used when present (``--device``).
 """
 import argparse
 import glob
-import os
 import sys
 import time
 from os import path as osp
@@ -23,7 +22,7 @@ import torch
 
 from sdakd_basicsr.deploy.inference import load_upscaler, upscale
 from sdakd_basicsr.distill.data_checks import truncation_of
-from sdakd_basicsr.metrics.images import IMAGE_EXTENSIONS, is_image_file
+from sdakd_basicsr.metrics.images import IMAGE_EXTENSIONS, check_output_folder, is_image_file
 
 
 def inputs_of(path: str) -> List[str]:
@@ -36,16 +35,6 @@ def inputs_of(path: str) -> List[str]:
             raise FileNotFoundError(f'-i {path}: the folder holds no image files ({", ".join(IMAGE_EXTENSIONS)})')
         return files
     raise FileNotFoundError(f'-i: no such file or folder: {path}')
-
-
-def output_folder(path: str) -> str:
-    """``path`` as a folder that exists and takes files, or an error naming it."""
-    if osp.exists(path) and not osp.isdir(path):
-        raise NotADirectoryError(f'-o {path}: is a file, not a folder; give a folder for the outputs')
-    os.makedirs(path, exist_ok=True)
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise PermissionError(f'-o {path}: the folder is not writable')
-    return path
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -70,7 +59,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         net, scale, spec = load_upscaler(args.model, args.device, args.fp16)
         files = inputs_of(args.input)
-        output_folder(args.output)
+        check_output_folder(args.output, '-o')
     except (OSError, ValueError) as err:  # a bad model, input or output: nothing to do, said plainly
         print(f'error: {err}', file=sys.stderr, flush=True)
         return 2
