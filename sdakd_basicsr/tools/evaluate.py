@@ -45,7 +45,6 @@ from sdakd_basicsr.deploy.inference import load_upscaler
 from sdakd_basicsr.distill.data_checks import truncation_of
 from sdakd_basicsr.distill.option_file import read_option_file
 from sdakd_basicsr.metrics import images
-from sdakd_basicsr.metrics.images import check_output_folder
 from sdakd_basicsr.metrics import perceptual as pm
 from sdakd_basicsr.metrics import quality, reporting
 
@@ -201,7 +200,7 @@ def main(argv: Optional[List[str]] = None) -> int:
 def evaluate_command(args: argparse.Namespace) -> int:
     """The command after its arguments: 0, or 1 when some GT images were skipped."""
     device = torch.device(args.device)
-    check_output_folder(args.out, '--out', create=False)
+    images.check_output_folder(args.out, '--out', create=False)
     gt_paths = images.list_images(args.gt, '--gt')
     gts, skipped = usable_images(gt_paths, args.scale, args.lr)
     for line in skipped:
