@@ -107,6 +107,9 @@ def test_release_from_a_checkpoint_alone_reads_the_architecture_from_the_weights
     assert 'RRDBNet' in card and f'num_feat {STUDENT_G["num_feat"]}' in card
     saved = torch.load('from_ckpt/from_ckpt.pth')['params_ema']
     assert all(torch.equal(saved[k], v) for k, v in student.state_dict().items())
+    assert main(['--checkpoint', 'from_ckpt', '--out', 'again']) == 0  # a release folder as the student
+    again = torch.load('again/again.pth')['params_ema']
+    assert all(torch.equal(again[k], v) for k, v in saved.items())
 
 
 @pytest.mark.parametrize('spec', [

@@ -18,7 +18,7 @@ import sys
 from os import path as osp
 from typing import List, Optional
 
-from sdakd_basicsr.deploy.inference import load_upscaler
+from sdakd_basicsr.deploy.inference import checkpoint_file, load_upscaler
 from sdakd_basicsr.deploy.release import make_release
 from sdakd_basicsr.distill.option_file import read_option_file
 from sdakd_basicsr.metrics.images import check_output_folder
@@ -38,10 +38,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         parser.error('give -opt (the stage file that made the student) or --checkpoint (a checkpoint or release '
                      'folder)')
     try:
+        checkpoint = checkpoint_file(args.checkpoint, '--checkpoint') if args.checkpoint else None  # file or folder
         if args.opt:
             opt = read_option_file(args.opt)
         else:  # the architecture from the weights, as tools.upscale reads it
-            spec = load_upscaler(args.checkpoint, what='--checkpoint')[2]
+            spec = load_upscaler(checkpoint, what='--checkpoint')[2]
             opt = {'name': osp.splitext(osp.basename(osp.normpath(args.checkpoint)))[0], 'network_g': spec}
         out = args.out or osp.join('releases', opt['name'])
         for flag, path in (('--evaluation', args.evaluation), ('--picture', args.picture)):
@@ -49,7 +50,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                 raise FileNotFoundError(f'{flag}: no such file: {path}')
         check_output_folder(out, '--out', create=False)  # made by make_release, after the student loads
         name = args.name or osp.basename(osp.normpath(out))
-        make_release(opt, out, name, args.checkpoint, args.evaluation, args.picture)  # loads the student first
+        make_release(opt, out, name, checkpoint, args.evaluation, args.picture)  # loads the student first
     except (OSError, ValueError, KeyError) as err:
         print(f'error: {err}', file=sys.stderr, flush=True)
         return 2
