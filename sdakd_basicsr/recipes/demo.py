@@ -17,10 +17,9 @@ import torch
 
 from ..data.degradation import make_pairs
 from ..data.demo_images import prepare_demo_data
-from ..data.teacher_cache import check_cache_matches, lq_paths_of, variants_of
 from ..deploy.ncnn import convert_to_checkpoint, wheel_model_files
 from ..distill.option_file import read_option_file
-from ..distill.options import parse_sdakd_options
+from ..distill.options import check_teacher_cache, parse_sdakd_options
 from ..distill.teacher_cache_builder import build_from_options
 from ..metrics.images import list_images, read_rgb
 
@@ -123,8 +122,7 @@ def ensure_teacher_cache(options_dir: str = OPTIONS_DIR,
     path = train_set['teacher_cache']
     sd = parse_sdakd_options(dict(opt, is_train=True))
     try:
-        check_cache_matches(path, sd.teacher_g, sd.taps, lq_paths_of(train_set), variants_of(train_set),
-                            sd.teacher_dtype)
+        check_teacher_cache(opt, sd)  # the run's own check: teacher, dtype, taps, images, variants
         say(f'teacher cache: {path} (up to date)')
         return
     except (OSError, ValueError) as err:
