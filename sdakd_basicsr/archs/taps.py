@@ -25,12 +25,12 @@ class FeatureTaps:
     """
 
     def __init__(self, net: nn.Module, names: Sequence[str], owner: str = 'network',
-                 out_dtype: Optional[torch.dtype] = None) -> None:
+                 out_dtype: Optional[torch.dtype] = None, option_key: str = 'sdakd.taps') -> None:
         modules = dict(bare(net).named_modules())
         unknown = [n for n in names if n not in modules or n == '']
         if unknown:
             valid = tap_candidates(net)
-            raise KeyError(f'sdakd.taps: {unknown} are not modules of the {owner} '
+            raise KeyError(f'{option_key}: {unknown} are not modules of the {owner} '
                            f'({type(bare(net)).__name__}). Valid names include: {", ".join(valid)}')
         self.names = list(names)
         self.out_dtype = out_dtype  # e.g. float32 for a half-precision teacher: the losses see fp32 features

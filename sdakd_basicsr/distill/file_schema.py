@@ -28,7 +28,7 @@ from ..data.degradation import degradation_settings
 from ..data.degradation_presets import kernel_defaults, synthesis_defaults
 from .data_checks import check_data_files, check_data_sizes, check_file_ends, decode_all_images
 from .schema import (NUMBER_AS_STRING_HINT, DataChecks, DataKeys, OptionError, TrainBlock, check_value, did_you_mean,
-                     option, parse_block)
+                     option, parse_block, split_loss_block)
 from .stage_policy import NETWORK_KEYS
 
 
@@ -374,6 +374,12 @@ def check_training_blocks(opt: dict) -> None:
     for key, spec in train.items():
         where = f'train.{key}'
         if key.endswith('_opt') and spec is not None:
+            if not isinstance(spec, dict):
+                raise OptionError(f'{where} must be a mapping with a `type`, got {spec!r}')
+            try:
+                spec = split_loss_block(key, spec)[1]
+            except (KeyError, ValueError) as err:
+                raise OptionError(str(err).strip('"')) from err
             cls = _registered(LOSS_REGISTRY, 'loss', spec.get('type'), where, spec)
             _check_signature(cls, {k: v for k, v in spec.items() if k != 'type'}, where)
             if 'loss_weight' in spec:

@@ -19,7 +19,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from ..archs.generator_call import family_of, student_taps_for
 from ..data.teacher_cache import check_cache_matches, lq_paths_of, variants_of
 from .file_schema import RUNTIME_KEYS, check_option_file
-from .schema import DataKeys, SDAKDBlock, TrainBlock, parse_block
+from .schema import LOSS_BLOCK_KEYS, DataKeys, SDAKDBlock, TrainBlock, parse_block, split_loss_block
 from .stage_policy import ADAPTERS_KEY, GENERATOR_KEY, NETWORK_KEYS, StagePolicy, resolve_policy
 
 OFFICIAL_DOWNLOADS = {
@@ -113,6 +113,13 @@ def options_for_model(opt: dict) -> SDAKDOptions:
     return handed if handed is not None else resolve_options(opt)
 
 
+def texture_terms(train: TrainBlock) -> Dict[str, dict]:
+    """{loss key: the objective's own keys of that block} for every texture term with a weight above zero
+    (``schema.LOSS_BLOCK_KEYS``: hf_opt, patch_opt, d_feat_opt, ldl_opt, blend_opt)."""
+    return {key: split_loss_block(key, getattr(train, key))[0] for key in LOSS_BLOCK_KEYS
+            if loss_weight(getattr(train, key)) > 0}
+
+
 def parse_sdakd_options(opt: dict) -> SDAKDOptions:
     """``sdakd:``, ``train:`` and the top-level keys SDAKD reads, checked against the schema; the stage policy
     and the taps resolved; the stage's networks, losses and optimizers present. The part of
@@ -126,7 +133,10 @@ def parse_sdakd_options(opt: dict) -> SDAKDOptions:
 
     fmd = loss_weight(train.fmd_opt) > 0
     kd = loss_weight(train.kd_opt) > 0
-    policy = resolve_policy(block.stage, block.adversarial, block.train_d_teacher, fmd, kd)
+    texture = texture_terms(train)
+    teacher_output = any(own.get('target', 'teacher') == 'teacher' for own in texture.values())
+    policy = resolve_policy(block.stage, block.adversarial, block.train_d_teacher, fmd, kd,
+                            tuple(key[:-len('_opt')] for key in texture), teacher_output)
 
     teacher_g = dataclasses.asdict(block.teacher_g) if block.teacher_g is not None else None
     if (policy.teacher_forward or block.init_student_from_teacher) and teacher_g is None:
@@ -167,9 +177,26 @@ def parse_sdakd_options(opt: dict) -> SDAKDOptions:
 
     if is_train:
         _check_stage_networks(opt, train, policy)
+        _check_texture_terms(opt, train, texture, policy)
     return SDAKDOptions(
         block=block, train=train, data=data, policy=policy, teacher_g=teacher_g, taps=taps, student_taps=student_taps,
         sharpen_gt_once=policy.stage <= 1 if block.sharpen_gt_once is None else block.sharpen_gt_once)
+
+
+def _check_texture_terms(opt: dict, train: TrainBlock, texture: Dict[str, dict], policy: StagePolicy) -> None:
+    """What each texture term needs besides its own block: the EMA (LDL), a teacher discriminator that has learnt
+    something (D_T feature matching)."""
+    if 'ldl_opt' in texture and train.ema_decay <= 0:
+        raise KeyError('train.ldl_opt (the LDL artifact guard) compares the student with its EMA: set '
+                       'train.ema_decay > 0 (e.g. 0.999)')
+    if 'd_feat_opt' in texture:
+        if not opt.get('network_d_teacher'):
+            raise KeyError('train.d_feat_opt matches features of the teacher discriminator: configure '
+                           '`network_d_teacher` (and path.pretrain_network_d_teacher: the stage-0 D_T)')
+        if not (opt.get('path') or {}).get('pretrain_network_d_teacher') and not policy.train_d_teacher:
+            raise KeyError('train.d_feat_opt: the teacher discriminator is neither loaded '
+                           '(path.pretrain_network_d_teacher) nor trained in this stage: its features would be '
+                           'those of random weights')
 
 
 def _check_stage_networks(opt: dict, train: TrainBlock, policy: StagePolicy) -> None:

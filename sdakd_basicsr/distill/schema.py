@@ -86,7 +86,37 @@ class SDAKDBlock:
                                         'defaults)')
 
 
-LOSS_KEYS = ('pixel_opt', 'perceptual_opt', 'gan_opt', 'gan_teacher_opt', 'fmd_opt', 'kd_opt', 'd_distill_opt')
+LOSS_KEYS = ('pixel_opt', 'perceptual_opt', 'gan_opt', 'gan_teacher_opt', 'fmd_opt', 'kd_opt', 'd_distill_opt',
+             'hf_opt', 'patch_opt', 'd_feat_opt', 'ldl_opt', 'blend_opt')
+# keys of a loss block that the generator objective reads (not the loss class), with their defaults
+# (docs/method.md, "Texture terms"): which image a texture term compares with, D_T's layers, ECO's schedule
+LOSS_BLOCK_KEYS = {'hf_opt': {'target': 'teacher'}, 'patch_opt': {'target': 'teacher'},
+                   'ldl_opt': {'target': 'teacher'}, 'd_feat_opt': {'layers': None},
+                   'blend_opt': {'teacher_share': [0.0, 1.0]}}
+TARGETS = ('teacher', 'gt')
+
+
+def split_loss_block(key: str, spec: dict) -> tuple:
+    """(the objective's keys of ``train.<key>`` with defaults filled in and checked, the loss class's block)."""
+    defaults = LOSS_BLOCK_KEYS.get(key, {})
+    own = {name: spec.get(name, default) for name, default in defaults.items()}
+    where = f'train.{key}'
+    if 'target' in own and own['target'] not in TARGETS:
+        raise ValueError(f'{where}.target must be {_names(TARGETS)}, got {own["target"]!r}')
+    if 'layers' in own and own['layers'] is not None:
+        own['layers'] = check_value(own['layers'], List[str], f'{where}.layers')
+        if not own['layers']:
+            raise ValueError(f'{where}.layers: an empty list; give module names of D_T, or ~ for the default')
+    if 'teacher_share' in own:
+        share = own['teacher_share']
+        if not (isinstance(share, (list, tuple)) and len(share) == 2
+                and all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 <= v <= 1 for v in share)):
+            raise ValueError(f'{where}.teacher_share must be [start, end], two numbers in [0, 1] (the teacher '
+                             f"output's share of the target at the stage's first and last iteration), got {share!r}")
+        own['teacher_share'] = [float(v) for v in share]
+    return own, {k: v for k, v in spec.items() if k not in defaults}
+
+
 OPTIM_KEYS = ('optim_g', 'optim_d', 'optim_d_teacher')
 
 
@@ -101,6 +131,25 @@ class TrainBlock:
     kd_opt: Optional[dict] = option(None, help='output distillation L1(G_S(x), G_T(x)); weight w_kd')
     d_distill_opt: Optional[dict] = option(None, help="D_S also learns D_T's logits on the same inputs (a reading "
                                            'of the paper)')
+    hf_opt: Optional[dict] = option(None, help='high-frequency band distillation (WaveletBandLoss or '
+                                    'FourierAmplitudeLoss) against `target`: teacher (default) or gt')
+    patch_opt: Optional[dict] = option(None, help='patch-statistics matching (PatchSWDLoss) against `target`: '
+                                       'teacher (default) or gt')
+    d_feat_opt: Optional[dict] = option(None, help="teacher-discriminator feature matching (FeatureMatchLoss): D_T's "
+                                        "features of the student's output vs of the teacher's; `layers`: D_T module "
+                                        'names (~ = conv1..conv6 of a UNetDiscriminatorSN); needs network_d_teacher')
+    ldl_opt: Optional[dict] = option(None, help="LDL artifact guard (ArtifactGuardLoss) against `target` (teacher "
+                                     'or gt), weighted where the student is less stable than its EMA; needs ema_decay')
+    blend_opt: Optional[dict] = option(None, help='ECO-style blended target: criterion (L1Loss, ...) against (1 - s) '
+                                       "GT + s teacher output, s going linearly over the stage from "
+                                       '`teacher_share: [start, end]` (default [0, 1])')
+    d_crop_size: Optional[int] = option(None, minimum=8, help='the discriminators (GAN terms, their steps, D_T '
+                                        'feature matching) see one random crop of this size of every image: cuts '
+                                        'their cost by (gt_size / d_crop_size)^2; ~ = the whole image')
+    d_batch: Optional[int] = option(None, minimum=1, help='the discriminators see only the first d_batch images of '
+                                    'the batch; ~ = all')
+    d_update_every: int = option(1, minimum=1, help="the discriminators' own steps every d_update_every iterations "
+                                 '(their adversarial terms reach the student every iteration)')
     optim_g: Optional[dict] = option(None, help='optimizer of G_S and the adapters (Adam)')
     optim_d: Optional[dict] = option(None, help='optimizer of D_S')
     optim_d_teacher: Optional[dict] = option(None, help='optimizer of D_T')
@@ -235,4 +284,5 @@ DOCUMENTED_BLOCKS = (('sdakd', SDAKDBlock), ('sdakd.teacher_g', TeacherGenerator
 
 
 __all__ = ['SDAKDBlock', 'TeacherGenerator', 'DataChecks', 'TrainBlock', 'DataKeys', 'LOSS_KEYS', 'OPTIM_KEYS',
+           'LOSS_BLOCK_KEYS', 'TARGETS', 'split_loss_block',
            'parse_block', 'option', 'check_value', 'did_you_mean']

@@ -54,6 +54,8 @@ class StagePolicy:
     train_d_teacher: bool
     fmd: bool  # feature-map distillation through the adapters
     kd: bool  # output distillation L1(G_S(x), G_T(x))
+    texture: Tuple[str, ...] = ()  # the texture terms' log names (hf, patch, d_feat, ldl, blend)
+    teacher_output: bool = False  # a texture term compares with the teacher's output
 
     @property
     def warmup_d_teacher(self) -> bool:
@@ -63,7 +65,12 @@ class StagePolicy:
     @property
     def teacher_forward(self) -> bool:
         """The frozen teacher generator runs in training only when a term needs its features or output."""
-        return self.fmd or self.kd or self.warmup_d_teacher
+        return self.fmd or self.kd or self.teacher_output or self.warmup_d_teacher
+
+    @property
+    def needs_teacher_output(self) -> bool:
+        """The teacher's full output (not only its features up to the last tap) is used by a term."""
+        return self.kd or self.teacher_output
 
     @property
     def adversary_roles(self) -> Tuple[Role, ...]:
@@ -89,12 +96,14 @@ class StagePolicy:
             return ('SDAKD stage 0 (teacher-discriminator warm-up): trains net_d_teacher on real GT vs the frozen '
                     'teacher generator\'s outputs; the student is not trained')
         terms = ['L_sup'] + (['w_fmd*L_fmd'] if self.fmd else []) + (['w_kd*L_kd'] if self.kd else [])
+        terms += [f'L_{name}' for name in self.texture]
         terms += [f'w_{d[0]}*L_adv(D_{d[0].upper()})' for d in self.adversarial]
         return (f'SDAKD stage {self.stage}: trains {", ".join(self.trained_networks)}; '
                 f'G_S loss = {" + ".join(terms)}; teacher forward: {"yes" if self.teacher_forward else "no"}')
 
 
-def resolve_policy(stage: int, adversarial, train_d_teacher: bool, fmd: bool, kd: bool) -> StagePolicy:
+def resolve_policy(stage: int, adversarial, train_d_teacher: bool, fmd: bool, kd: bool,
+                   texture: Tuple[str, ...] = (), teacher_output: bool = False) -> StagePolicy:
     if stage not in DEFAULT_ADVERSARIAL:
         raise ValueError(f'sdakd.stage must be 0 (teacher-D warm-up), 1, 2 or 3, got {stage!r}')
     if adversarial is None:
@@ -106,9 +115,10 @@ def resolve_policy(stage: int, adversarial, train_d_teacher: bool, fmd: bool, kd
         raise ValueError(f'sdakd.adversarial: unknown discriminator(s) {unknown}; use a subset of {DISCRIMINATORS}')
     adversarial = tuple(d for d in DISCRIMINATORS if d in adversarial)
     if stage == 0:
-        if adversarial or fmd or kd:
+        if adversarial or fmd or kd or texture:
             raise ValueError('sdakd.stage 0 (teacher-D warm-up) trains only the teacher discriminator: remove '
-                             'sdakd.adversarial, train.fmd_opt and train.kd_opt')
+                             'sdakd.adversarial, train.fmd_opt, train.kd_opt and the texture terms '
+                             f'({", ".join(f"train.{t}_opt" for t in texture) or "none set"})')
         return StagePolicy(stage=0, adversarial=(), train_d_student=False, train_d_teacher=True, fmd=False, kd=False)
     return StagePolicy(
         stage=stage,
@@ -116,4 +126,6 @@ def resolve_policy(stage: int, adversarial, train_d_teacher: bool, fmd: bool, kd
         train_d_student='student' in adversarial,
         train_d_teacher='teacher' in adversarial and bool(train_d_teacher),
         fmd=bool(fmd),
-        kd=bool(kd))
+        kd=bool(kd),
+        texture=tuple(texture),
+        teacher_output=bool(teacher_output))

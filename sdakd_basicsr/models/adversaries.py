@@ -39,6 +39,37 @@ def output_grad_rms(terms: Dict[str, Tensor], output: Tensor) -> Dict[str, Tenso
     return grads
 
 
+class DiscriminatorView:
+    """What the discriminators see of a batch (``train.d_crop_size``, ``train.d_batch``): the first ``batch`` images,
+    cut to one random ``crop`` x ``crop`` window per iteration (the same window for real, fake and teacher images,
+    drawn from the run's seeded torch generator). The whole batch when both are None."""
+
+    def __init__(self, crop: Optional[int] = None, batch: Optional[int] = None) -> None:
+        self.crop, self.batch = crop, batch
+        self.window: Optional[Tuple[int, int]] = None
+
+    def draw(self, height: int, width: int) -> None:
+        """A new window for this iteration's images of ``height`` x ``width``."""
+        if self.crop is None or self.crop >= min(height, width):
+            self.window = None
+            return
+        top = int(torch.randint(0, height - self.crop + 1, ()))
+        left = int(torch.randint(0, width - self.crop + 1, ()))
+        self.window = (top, left)
+
+    def __call__(self, images: Tensor) -> Tensor:
+        if self.batch is not None:
+            images = images[:self.batch]
+        if self.window is not None:
+            top, left = self.window
+            images = images[..., top:top + self.crop, left:left + self.crop]
+        return images
+
+    @property
+    def whole(self) -> bool:
+        return self.crop is None and self.batch is None
+
+
 class Adversary:
     """One discriminator in one role. ``optimizer`` None: it is frozen and only judges the generator."""
 

@@ -25,7 +25,8 @@ from ..data.usm_pool import PooledSharpener, pool_with_sharpened
 from ..distill.options import loss_weight, optimizer_options, options_for_model
 from ..distill.stage_policy import ADAPTERS_KEY, GENERATOR_KEY, NETWORK_KEYS, Role
 from ..metrics.cost import count_params
-from .adversaries import Adversary, discriminator_logits, output_grad_rms
+from .adversaries import Adversary, DiscriminatorView, discriminator_logits, output_grad_rms
+from .d_features import DiscriminatorFeatures
 from .generator_objective import GeneratorObjective
 from .precision import Precision
 from .resume import finish_resume, log_resume_notes, restore_state_extras, resume_command, state_extras
@@ -78,7 +79,9 @@ class SDAKDModel(RealESRGANModel):
             self._build_adapters()
         self.net_g.train()
         self.objective = GeneratorObjective(sd.train, policy.kd, policy.fmd, self._build_loss)
-        self.cri_ldl = None
+        self.d_view = DiscriminatorView(sd.train.d_crop_size, sd.train.d_batch)
+        self.d_features = (DiscriminatorFeatures(self.net_d_teacher, self.objective.d_feat_layers)
+                           if 'd_feat' in self.objective.texture else None)
         self.setup_optimizers()  # and the adversaries, which hold their optimizers
         if not (self.objective or self.adversaries):
             raise KeyError('train: no loss term is configured (pixel_opt, perceptual_opt, kd_opt, fmd_opt, gan_opt)')
@@ -205,14 +208,19 @@ class SDAKDModel(RealESRGANModel):
         logits: Dict[str, Tensor] = {}
         with precision.autocast():
             self.output = self.generate(self.net_g, noise)
-            teacher_out = (self.teacher_side.forward(self.lq, self.in_size, noise, policy.kd, self.teacher_cached)
-                           if policy.teacher_forward else None)
+            teacher_out = (self.teacher_side.forward(self.lq, self.in_size, noise, policy.needs_teacher_output,
+                                                     self.teacher_cached) if policy.teacher_forward else None)
+            view = self.d_view
+            view.draw(*self.output.shape[-2:])  # what the discriminators see this iteration
             if g_step:
-                terms = self.objective.terms(self.output, pix_gt, percep_gt, teacher_out,
-                                             lambda loss: self.teacher_side.fmd_term(loss))
+                terms = self.objective.terms(
+                    self.output, pix_gt, percep_gt, teacher_out, lambda loss: self.teacher_side.fmd_term(loss),
+                    progress=current_iter / max(self.opt['train'].get('total_iter') or 1, 1),
+                    ema_output=lambda: self._ema_output(noise),
+                    d_feat_term=lambda loss: self.d_features.term(loss, view(self.output), view(teacher_out)))
                 for role, adversary in self.adversaries.items():
                     terms[f'l_g_gan_{role.tag}'], logits[f'out_{role.tag}_fake_g'] = adversary.generator_term(
-                        self.output)
+                        view(self.output))
         if g_step:
             precision.check_finite(terms, current_iter)
             if self.sd.block.log_grad_norms:
@@ -224,9 +232,10 @@ class SDAKDModel(RealESRGANModel):
             self.teacher_side.clear()
 
         # 2. every trained discriminator: real GT vs the student's fakes (a frozen D_T only judged them above)
-        for adversary in self.adversaries.values():
-            if adversary.trains:
-                log.update(adversary.step(gan_gt, self.output, current_iter))
+        if current_iter % self.sd.train.d_update_every == 0:
+            for adversary in self.adversaries.values():
+                if adversary.trains:
+                    log.update(adversary.step(view(gan_gt), view(self.output), current_iter))
         log.update(logits)
 
         # 3. EMA of G_S
@@ -238,7 +247,14 @@ class SDAKDModel(RealESRGANModel):
         """Stage 0: the teacher's own outputs are the fakes D_T learns to tell from real images."""
         noise = self.draw_noise(self.lq.shape[0])
         self.output = self.teacher_side.forward(self.lq, self.in_size, noise, True, self.teacher_cached)
-        self.log_dict = self.reduce_loss_dict(self.adversaries[Role.TEACHER].step(gan_gt, self.output, current_iter))
+        self.d_view.draw(*self.output.shape[-2:])
+        self.log_dict = self.reduce_loss_dict(self.adversaries[Role.TEACHER].step(
+            self.d_view(gan_gt), self.d_view(self.output), current_iter))
+
+    def _ema_output(self, noise) -> Tensor:
+        """The EMA student's output on this batch (LDL's reference), without grad."""
+        with torch.no_grad():
+            return self.generate(self.net_g_ema, noise)
 
     def _init_student_from_teacher(self) -> None:
         sd = self.sd

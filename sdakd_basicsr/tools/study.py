@@ -14,14 +14,11 @@ import csv
 import glob
 import os
 import platform
-import subprocess
-import sys
 import time
 from os import path as osp
 from typing import Dict, List, Optional
 
 import numpy as np
-import yaml
 
 import sdakd_basicsr  # noqa: F401  (compat fixes + registration)
 from sdakd_basicsr.checkpoints import load_generator
@@ -31,77 +28,7 @@ from sdakd_basicsr.metrics import quality, reporting
 from sdakd_basicsr.metrics.images import comparison_grid
 from sdakd_basicsr.recipes import demo
 from sdakd_basicsr.recipes import study as st
-
-DONE = '.study_done'
-
-
-def is_done(run: st.Run) -> bool:
-    return osp.isfile(osp.join('experiments', run.name, DONE))
-
-
-def last_iteration(log_path: str) -> int:
-    """The last iteration a run's console output reports (0 if none yet)."""
-    if not osp.isfile(log_path):
-        return 0
-    with open(log_path, encoding='utf-8', errors='replace') as f:
-        lines = [line for line in f if 'iter:' in line and '[eta' in line]
-    if not lines:
-        return 0
-    return int(lines[-1].split('iter:')[1].split(',')[0].replace(' ', '') or 0)
-
-
-def command(option_file: str, iters: int) -> List[str]:
-    return [sys.executable, '-u', '-m', 'sdakd_basicsr.train', '-opt', option_file, '--auto_resume', '--force_yml',
-            f'train:total_iter={iters}', f'train:scheduler:milestones=[{iters * 10}]']
-
-
-def run_all(runs: List[st.Run], out: str, jobs: int) -> None:
-    """Run every unfinished run, ``jobs`` at a time (each with 2 // jobs threads), dependencies first."""
-    os.makedirs(osp.join(out, 'options'), exist_ok=True)
-    os.makedirs(osp.join(out, 'logs'), exist_ok=True)
-    threads = max(1, 2 // jobs)
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-    pending = [r for r in runs if not is_done(r)]
-    done = {r.name for r in runs if is_done(r)}
-    total_iters = sum(r.iters for r in pending)
-    demo.say(f'study: {len(runs)} runs, {len(done)} already finished, {len(pending)} to go ({total_iters} '
-             f'iterations), {jobs} at a time with {threads} thread(s) each')
-    active: Dict[str, tuple] = {}
-    start, last_report, finished_iters = time.time(), 0.0, 0
-    while pending or active:
-        for run in list(pending):
-            if len(active) >= jobs:
-                break
-            if all(dep in done for dep in run.after):
-                path = osp.join(out, 'options', f'{run.name}.yml')
-                with open(path, 'w', encoding='utf-8') as f:
-                    yaml.safe_dump(run.opt, f, sort_keys=False)
-                log = osp.join(out, 'logs', f'{run.name}.out')
-                proc = subprocess.Popen(command(path, run.iters), stdout=open(log, 'a'),
-                                        stderr=subprocess.STDOUT, env=env)
-                active[run.name] = (run, proc, log)
-                pending.remove(run)
-                demo.say(f'start {run.name} ({run.iters} iterations)')
-        time.sleep(2)
-        for name, (run, proc, log) in list(active.items()):
-            if proc.poll() is None:
-                continue
-            del active[name]
-            if proc.returncode != 0:
-                raise SystemExit(f'[study] {name} failed (exit {proc.returncode}); see {log}. Rerun the same '
-                                 f'command to resume.')
-            open(osp.join('experiments', name, DONE), 'w').close()
-            done.add(name)
-            finished_iters += run.iters
-            demo.say(f'done {name}')
-        if time.time() - last_report > 30:
-            last_report = time.time()
-            current = finished_iters + sum(min(last_iteration(log), run.iters) for run, _, log in active.values())
-            elapsed = time.time() - start
-            eta = elapsed / current * (total_iters - current) if current else float('nan')
-            running = ', '.join(f'{n} {last_iteration(log)}/{r.iters}' for n, (r, _, log) in active.items())
-            demo.say(f'progress: {current}/{total_iters} iterations, {len(done)}/{len(runs)} runs, elapsed '
-                     f'{elapsed / 60:.1f} min, ETA {eta / 60:.1f} min; running: {running}')
+from sdakd_basicsr.recipes.runner import run_all
 
 
 def series_of(run_name: str) -> Dict[str, List[tuple]]:
