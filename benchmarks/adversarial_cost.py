@@ -17,7 +17,7 @@ import tempfile
 import torch
 
 # isort: off
-from common import model_options  # noqa: I100  (first: the repository on the path, and as the CWD)
+from common import discriminator_parts, model_options  # noqa: I100  (first: the repository on the path, and as the CWD)
 import sdakd_basicsr  # noqa: E402,F401
 from basicsr.data import build_dataset  # noqa: E402
 from basicsr.utils.registry import MODEL_REGISTRY  # noqa: E402
@@ -74,21 +74,6 @@ def main() -> None:
         base.optimizer_g.zero_grad()
         torch.nn.functional.l1_loss(base.net_g(lq), gt).backward()
 
-    def adversarial_pass(net):
-        def run():
-            for p in net.parameters():
-                p.requires_grad = False
-            net(out.clone().requires_grad_(True)).mean().backward()
-            for p in net.parameters():
-                p.requires_grad = True
-        return run
-
-    def d_step(net):
-        def run():
-            net(gt).mean().backward()
-            net(out).mean().backward()
-        return run
-
     texture_model = models['the same + texture terms (hf, patch)']
 
     def texture_terms():
@@ -97,11 +82,10 @@ def main() -> None:
         sum(loss(x, teacher) for name, (loss, _) in texture_model.objective.texture.items()).backward()
 
     parts = {'student G forward+backward': student,
-             'D_S adversarial pass for G': adversarial_pass(base.net_d),
-             'D_S training step': d_step(base.net_d),
-             'D_T adversarial pass for G': adversarial_pass(base.net_d_teacher),
-             'D_T training step': d_step(base.net_d_teacher),
              'texture terms (hf + patch) forward+backward': texture_terms}
+    for tag, net in (('D_S', base.net_d), ('D_T', base.net_d_teacher)):
+        parts[f'{tag} adversarial pass for G'], parts[f'{tag} training step'] = discriminator_parts(
+            net, gt, lambda: out)
     counter = {name: 0 for name in VARIANTS}
 
     def iteration(name):

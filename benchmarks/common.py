@@ -19,3 +19,19 @@ def model_options(opt: dict, root: str) -> dict:
     opt['path'] = {'resume_state': None, 'models': osp.join(root, 'models'),
                    'training_states': osp.join(root, 'states')}
     return opt
+
+
+def discriminator_parts(net, real, fake):
+    """Two timing closures for a discriminator ``net``: its adversarial pass for the generator (D frozen, so the
+    backward computes input gradients only, as in the G step) and its own training step (real, then ``fake()``)."""
+    def adversarial_pass():
+        for p in net.parameters():
+            p.requires_grad = False
+        net(fake().detach().requires_grad_(True)).mean().backward()
+        for p in net.parameters():
+            p.requires_grad = True
+
+    def d_step():
+        net(real).mean().backward()
+        net(fake().detach()).mean().backward()
+    return adversarial_pass, d_step

@@ -30,6 +30,8 @@ from basicsr.archs.rrdbnet_arch import RRDBNet  # noqa: E402
 from basicsr.data import build_dataset  # noqa: E402
 from basicsr.utils.registry import MODEL_REGISTRY  # noqa: E402
 # isort: on
+from common import discriminator_parts  # noqa: E402
+
 from sdakd_basicsr.metrics.cost import interleaved_medians, peak_memory_mib  # noqa: E402
 from sdakd_basicsr.metrics.reporting import markdown_table  # noqa: E402
 
@@ -47,7 +49,8 @@ def options(stage, root, gt_size, batch):
     if stage == 3:
         opt['path']['pretrain_network_d_teacher'] = osp.join(root, 'netD.pth')
     ds = opt['datasets']['train']
-    ds.update(dataroot_gt=osp.join(root, 'gt'), crop_pad_size=gt_size, batch_size_per_gpu=batch, phase='train',
+    ds.update(dataroot_gt=osp.join(root, 'gt'), crop_pad_size=gt_size, gt_size=gt_size, batch_size_per_gpu=batch,
+              phase='train',
               scale=4)
     ds.pop('meta_info')
     opt['train']['perceptual_opt']['vgg_weights'] = 'random'
@@ -86,22 +89,6 @@ def main() -> None:
         percep, _ = model.objective.perceptual(out, gt)
         percep.backward()
 
-    def adversarial_pass(net):
-        def run():  # as in the G step: D frozen, so the backward computes input gradients only
-            for p in net.parameters():
-                p.requires_grad = False
-            x = model.output.detach().requires_grad_(True)
-            net(x).mean().backward()
-            for p in net.parameters():
-                p.requires_grad = True
-        return run
-
-    def d_step(net):
-        def run():
-            net(gt).mean().backward()
-            net(model.output.detach()).mean().backward()
-        return run
-
     model.output = model.net_g(lq).detach()
     part_fns = {'data synthesis': lambda: model.feed_data(batch),
                 'student G forward+backward': student,
@@ -109,8 +96,8 @@ def main() -> None:
                     lambda: model.teacher_side.forward(model.lq, None, None, need_output=False),
                 'VGG perceptual loss forward+backward': perceptual}
     for tag, net in (('D_S', model.net_d), ('D_T', model.net_d_teacher)):
-        part_fns[f'{tag} adversarial pass for G'] = adversarial_pass(net)
-        part_fns[f'{tag} training step'] = d_step(net)
+        part_fns[f'{tag} adversarial pass for G'], part_fns[f'{tag} training step'] = discriminator_parts(
+            net, gt, lambda: model.output)
     # SDAKD's own compute and the optimiser bookkeeping every training loop has: listed apart, so the overhead
     # against the parts named in the target and the unexplained remainder can both be read off
     with torch.no_grad():
