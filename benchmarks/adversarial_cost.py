@@ -9,7 +9,6 @@ iterations under ``train.d_crop_size`` / ``train.d_update_every`` (and both), as
 An iteration with ``d_update_every: 2`` is timed as the mean of an iteration with and one without the D steps.
 Needs the demo's data, teacher and cache (made by ``make demo``, or made here).
 """
-import argparse
 import copy
 import random
 import tempfile
@@ -17,7 +16,8 @@ import tempfile
 import torch
 
 # isort: off
-from common import discriminator_parts, model_options  # noqa: I100  (first: the repository on the path, and as the CWD)
+# first: the repository on the path, and as the CWD
+from common import discriminator_parts, model_options, parse_timing_args, timing_parser  # noqa: I100
 import sdakd_basicsr  # noqa: E402,F401
 from basicsr.data import build_dataset  # noqa: E402
 from basicsr.utils.registry import MODEL_REGISTRY  # noqa: E402
@@ -44,11 +44,8 @@ def build(stage3: dict, root: str, train_extra: dict):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--repeats', type=int, default=5)
-    parser.add_argument('--threads', type=int, default=torch.get_num_threads())
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    parser = timing_parser(__doc__)
+    args = parse_timing_args(parser)
     overrides = demo.precision_overrides()
     demo.convert_teacher()
     demo.prepare_data()

@@ -1,5 +1,6 @@
 """What the benchmark scripts share: the repository on the import path and as the working folder (the demo
 recipe's paths are relative to it), and an option dict as BasicSR hands it to a model."""
+import argparse
 import copy
 import os
 import sys
@@ -35,3 +36,20 @@ def discriminator_parts(net, real, fake):
         net(real).mean().backward()
         net(fake().detach()).mean().backward()
     return adversarial_pass, d_step
+
+
+def timing_parser(doc: str) -> argparse.ArgumentParser:
+    """A benchmark's parser with the arguments every side-by-side timing takes: --repeats and --threads."""
+    import torch  # lazy: the repository must be on the path before anything imports the package
+    parser = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--repeats', type=int, default=5)
+    parser.add_argument('--threads', type=int, default=torch.get_num_threads())
+    return parser
+
+
+def parse_timing_args(parser: argparse.ArgumentParser) -> argparse.Namespace:
+    """The parsed arguments, with torch's CPU threads set to --threads."""
+    import torch  # lazy: as in timing_parser
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    return args

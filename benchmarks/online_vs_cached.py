@@ -12,7 +12,6 @@ An iteration is data loading (the dataset items of one batch) + ``feed_data`` (t
 queue, online) + ``optimize_parameters`` (the teacher's forward pass, online); timed round-robin, medians. Needs
 the demo's data, teacher and cache (made by ``make demo``, or made here).
 """
-import argparse
 import copy
 import random
 import tempfile
@@ -20,7 +19,8 @@ import tempfile
 import torch
 
 # isort: off
-from common import model_options  # noqa: I100  (first: the repository on the path, and as the CWD)
+# first: the repository on the path, and as the CWD
+from common import model_options, parse_timing_args, timing_parser  # noqa: I100
 import sdakd_basicsr  # noqa: E402,F401
 from basicsr.data import build_dataset  # noqa: E402
 from basicsr.utils.registry import MODEL_REGISTRY  # noqa: E402
@@ -56,12 +56,9 @@ def iteration(model, dataset, batch_size: int):
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--repeats', type=int, default=5)
-    parser.add_argument('--threads', type=int, default=torch.get_num_threads())
+    parser = timing_parser(__doc__)
     parser.add_argument('--stages', default='1,2,3')
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    args = parse_timing_args(parser)
     demo.convert_teacher()
     demo.prepare_data()
     demo.ensure_teacher_cache()

@@ -7,14 +7,14 @@ crops, batch 4, D_T UNet 64, D_S UNet 16): one training iteration (`optimize_par
 with the online teacher and with the teacher cache, timed round-robin (medians). Also the teacher's forward
 pass alone. Needs the demo data and teacher (made by `make demo`, or made here).
 """
-import argparse
 import tempfile
 from os import path as osp
 
 import torch
 
 # isort: off
-from common import model_options  # noqa: I100  (first: the repository on the path, and as the CWD)
+# first: the repository on the path, and as the CWD
+from common import model_options, parse_timing_args, timing_parser  # noqa: I100
 import sdakd_basicsr  # noqa: E402,F401
 from basicsr.data import build_dataset  # noqa: E402
 from basicsr.utils.registry import MODEL_REGISTRY  # noqa: E402
@@ -27,11 +27,8 @@ from sdakd_basicsr.recipes import study as st  # noqa: E402
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--repeats', type=int, default=5)
-    parser.add_argument('--threads', type=int, default=torch.get_num_threads())
-    args = parser.parse_args()
-    torch.set_num_threads(args.threads)
+    parser = timing_parser(__doc__)
+    args = parse_timing_args(parser)
     demo.convert_teacher()
     demo.prepare_data()
     runs = {r.name: r for r in st.plan(demo.load_stages(), ['sdakd'], [0], {0: 1, 1: 1, 2: 1, 3: 1})}

@@ -117,7 +117,7 @@ def test_winner_meets_most_targets_then_lowest_niqe():
 
 
 def test_iteration_time_is_read_from_the_training_log(tmp_path, monkeypatch):
-    tool = load_script_module()
+    from sdakd_basicsr.tools import anchors as tool
     monkeypatch.chdir(tmp_path)
     os.makedirs(osp.join('experiments', 'run'))
     with open(osp.join('experiments', 'run', 'train_run_1.log'), 'w') as f:
@@ -126,8 +126,3 @@ def test_iteration_time_is_read_from_the_training_log(tmp_path, monkeypatch):
     os.makedirs(osp.join('experiments', 'empty'))
     with pytest.raises(FileNotFoundError, match='no training log'):
         tool.seconds_per_iteration('empty')
-
-
-def load_script_module():
-    from sdakd_basicsr.tools import anchors
-    return anchors

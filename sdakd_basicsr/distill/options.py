@@ -134,6 +134,7 @@ def parse_sdakd_options(opt: dict) -> SDAKDOptions:
     fmd = loss_weight(train.fmd_opt) > 0
     kd = loss_weight(train.kd_opt) > 0
     texture = texture_terms(train)
+    # d_feat and blend have no `target`: they always compare with the teacher's output
     teacher_output = any(own.get('target', 'teacher') == 'teacher' for own in texture.values())
     policy = resolve_policy(block.stage, block.adversarial, block.train_d_teacher, fmd, kd,
                             tuple(key[:-len('_opt')] for key in texture), teacher_output)

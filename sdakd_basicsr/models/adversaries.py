@@ -65,10 +65,6 @@ class DiscriminatorView:
             images = images[..., top:top + self.crop, left:left + self.crop]
         return images
 
-    @property
-    def whole(self) -> bool:
-        return self.crop is None and self.batch is None
-
 
 class Adversary:
     """One discriminator in one role. ``optimizer`` None: it is frozen and only judges the generator."""

@@ -44,7 +44,7 @@ Verdict rules (``verdicts`` / ``winner``), fixed before the run:
 import copy
 from dataclasses import dataclass
 from os import path as osp
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from . import demo
 from .study import Run, compare, mean_std
@@ -136,8 +136,7 @@ def phase_options(stages: Dict[int, dict], phase: Phase, name: str, seed: int, s
                                                ('teacher', 'network_d_teacher', 'gan_teacher_opt',
                                                 'optim_d_teacher')):
         needed = role in phase.adversarial or (role == 'teacher' and phase.d_feat)
-        for key in (net_key, ):
-            opt.pop(key, None)
+        opt.pop(net_key, None)
         for key in (loss_key, optim_key):
             train.pop(key, None)
         path.pop(f'pretrain_{net_key}', None)
@@ -158,8 +157,7 @@ def phase_options(stages: Dict[int, dict], phase: Phase, name: str, seed: int, s
                                              if previous and previous[1].fmd else None)
         sd['taps'] = list(donor['sdakd']['taps'])
     else:
-        for key in ('network_adapters', ):
-            opt.pop(key, None)
+        opt.pop('network_adapters', None)
         train.pop('fmd_opt', None)
         path.pop('pretrain_network_adapters', None)
     if phase.adversarial or phase.d_feat:
@@ -197,9 +195,14 @@ def tail_iterations(seconds_per_iter: Dict[str, float], budget_s: float, arms: S
     return out
 
 
+def run_name(arm: str, seed: int, phase: Phase) -> str:
+    """The experiment name of one phase of an arm's tail (two-phase arms: suffixed by the stage file)."""
+    two_phase = len(ARMS[arm].phases) > 1
+    return f'{PREFIX}_s{seed}_{arm}' + (f'_{phase.stage_file}' if two_phase else '')
+
+
 def final_run(arm: str, seed: int) -> str:
-    phase = ARMS[arm].phases[-1]
-    return f'{PREFIX}_s{seed}_{arm}' + (f'_{phase.stage_file}' if len(ARMS[arm].phases) > 1 else '')
+    return run_name(arm, seed, ARMS[arm].phases[-1])
 
 
 def plan(stages: Dict[int, dict], arms: Sequence[str], seeds: Sequence[int], iterations: Dict[str, int]) -> List[Run]:
@@ -209,7 +212,7 @@ def plan(stages: Dict[int, dict], arms: Sequence[str], seeds: Sequence[int], ite
         for arm in arms:
             previous: Optional[Tuple[str, Phase]] = None
             for phase in ARMS[arm].phases:
-                name = f'{PREFIX}_s{seed}_{arm}' + (f'_{phase.stage_file}' if len(ARMS[arm].phases) > 1 else '')
+                name = run_name(arm, seed, phase)
                 g_from = _models(previous[0], 'net_g_latest.pth') if previous else START_G
                 opt = phase_options(stages, phase, name, seed, g_from, D_TEACHER, previous)
                 after = (previous[0], ) if previous else ()
@@ -234,12 +237,6 @@ def beats(x: Dict[str, List[float]], y: Dict[str, List[float]]) -> Tuple[bool, s
     ok = bool(better) and not worse and fid_gap >= -FIDELITY_TOLERANCE_DB
     why = (', '.join(f'{k}: {v}' for k, v in verdicts.items()) + f'; fidelity {fid_gap:+.2f} dB')
     return ok, why
-
-
-def targets_met(per_kind: Dict[str, dict], arm: str, check: Callable) -> int:
-    """How many of the demo's targets the arm's mean over seeds meets (``check``: recipes.demo.check_targets on
-    a results dict holding 'bicubic', 'teacher' and the arm)."""
-    return sum(sum(1 for row in check(results, arm, kind) if row[5]) for kind, results in per_kind.items())
 
 
 def winner(scores: Dict[str, Tuple[int, float]]) -> str:

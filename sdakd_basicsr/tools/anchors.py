@@ -64,7 +64,10 @@ def ensure_shared_start(overrides: List[str]) -> None:
 
 def calibrate(stages: Dict[int, dict], arms: List[str], probe_iters: int, jobs: int, out: str) -> Dict[str, float]:
     path = osp.join(out, 'seconds_per_iter.json')
-    known = json.load(open(path)) if osp.isfile(path) else {}
+    known = {}
+    if osp.isfile(path):
+        with open(path) as f:
+            known = json.load(f)
     wanted = [r for r in an.probe_runs(stages, arms, probe_iters) if r.name.split('_probe_')[1] not in known]
     if wanted:
         demo.say(f'probing {len(wanted)} tail phase(s) for {probe_iters} iterations each')
@@ -207,7 +210,7 @@ def report(arms: List[str], seeds: List[int], out: str, spi: Dict[str, float], i
             total += len(rows)
         niqe = float(np.mean(arm_values(per_set['held-out|bicubic'], arm, seeds, 'niqe')))
         scores[arm] = (met, niqe)
-        wall = [sum(run_seconds(r) for r in an_runs(arm, s)) for s in seeds]
+        wall = [sum(run_seconds(an.run_name(arm, s, p)) for p in an.ARMS[arm].phases) for s in seeds]
         score_rows.append([arm, f'{met}/{total}', f'{niqe:.2f}', ' + '.join(
             f'{iterations[p.key]} it x {spi[p.key]:.2f} s' for p in an.ARMS[arm].phases),
             f'{np.nanmean(wall):.0f}'])
@@ -252,12 +255,6 @@ Winner by the rule (most demo targets met, then the lower NIQE): **{best}**.
         f.write(text)
     print(text, flush=True)
     return best
-
-
-def an_runs(arm: str, seed: int) -> List[str]:
-    n = len(an.ARMS[arm].phases)
-    base = f'{an.PREFIX}_s{seed}_{arm}'
-    return [base + (f'_{p.stage_file}' if n > 1 else '') for p in an.ARMS[arm].phases]
 
 
 def main(argv: Optional[List[str]] = None) -> int:
