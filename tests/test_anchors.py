@@ -25,7 +25,7 @@ def stages():
 @pytest.fixture(scope='module')
 def runs(stages):
     iterations = an.tail_iterations({k: 1.0 for k in an.phases(an.ARM_NAMES)}, 100, an.ARM_NAMES)
-    return {r.name: r for r in an.plan(stages, an.ARM_NAMES, [0, 1], iterations)}
+    return {r.name: r for r in an.plan(stages, an.ARM_NAMES, [0, 1], iterations, 100)}
 
 
 def resolved(run):
@@ -33,39 +33,39 @@ def resolved(run):
 
 
 def test_every_arm_and_seed_is_planned_and_seeds_differ(runs):
-    assert {an.final_run(a, s) for a in an.ARM_NAMES for s in (0, 1)} <= set(runs)
-    assert runs['anchors_s0_kd'].opt['manual_seed'] != runs['anchors_s1_kd'].opt['manual_seed']
+    assert {an.final_run(a, s, 100) for a in an.ARM_NAMES for s in (0, 1)} <= set(runs)
+    assert runs['anchors_b100_s0_kd'].opt['manual_seed'] != runs['anchors_b100_s1_kd'].opt['manual_seed']
     # common random numbers: within a seed, arms on the same stage file draw the same batches
-    assert runs['anchors_s0_kd'].opt['manual_seed'] == runs['anchors_s0_texture'].opt['manual_seed']
+    assert runs['anchors_b100_s0_kd'].opt['manual_seed'] == runs['anchors_b100_s0_texture'].opt['manual_seed']
 
 
 def test_each_arm_trains_what_its_row_says(runs):
-    kd = resolved(runs['anchors_s0_kd'])
+    kd = resolved(runs['anchors_b100_s0_kd'])
     assert kd.policy.adversarial == () and kd.policy.kd and not kd.policy.fmd and kd.policy.texture == ()
-    assert 'network_d' not in runs['anchors_s0_kd'].opt and 'network_d_teacher' not in runs['anchors_s0_kd'].opt
-    eco = resolved(runs['anchors_s0_eco'])
+    assert not {'network_d', 'network_d_teacher'} & set(runs['anchors_b100_s0_kd'].opt)
+    eco = resolved(runs['anchors_b100_s0_eco'])
     assert eco.policy.texture == ('blend', ) and not eco.policy.kd and eco.train.pixel_opt is None
-    gan = resolved(runs['anchors_s0_gan_dt'])
+    gan = resolved(runs['anchors_b100_s0_gan_dt'])
     assert gan.policy.adversarial == ('teacher', ) and gan.policy.train_d_teacher and not gan.policy.fmd
-    assert runs['anchors_s0_gan_dt'].opt['path']['pretrain_network_d_teacher'] == an.D_TEACHER
-    s2, s3 = resolved(runs['anchors_s0_sdakd_2']), resolved(runs['anchors_s0_sdakd_3'])
+    assert runs['anchors_b100_s0_gan_dt'].opt['path']['pretrain_network_d_teacher'] == an.D_TEACHER
+    s2, s3 = resolved(runs['anchors_b100_s0_sdakd_2']), resolved(runs['anchors_b100_s0_sdakd_3'])
     assert s2.policy.adversarial == ('student', ) and s2.policy.fmd
     assert s3.policy.adversarial == ('student', 'teacher') and s3.policy.fmd
-    path3 = runs['anchors_s0_sdakd_3'].opt['path']
-    assert path3['pretrain_network_g'].startswith('experiments/anchors_s0_sdakd_2/')
-    assert path3['pretrain_network_d'].startswith('experiments/anchors_s0_sdakd_2/')
-    assert path3['pretrain_network_adapters'].startswith('experiments/anchors_s0_sdakd_2/')
+    path3 = runs['anchors_b100_s0_sdakd_3'].opt['path']
+    assert path3['pretrain_network_g'].startswith('experiments/anchors_b100_s0_sdakd_2/')
+    assert path3['pretrain_network_d'].startswith('experiments/anchors_b100_s0_sdakd_2/')
+    assert path3['pretrain_network_adapters'].startswith('experiments/anchors_b100_s0_sdakd_2/')
     assert path3['pretrain_network_d_teacher'] == an.D_TEACHER  # stage 2 did not train D_T
-    assert runs['anchors_s0_sdakd_3'].after == ('anchors_s0_sdakd_2', )
-    e2, e3 = resolved(runs['anchors_s0_sdakd_texture_2']), resolved(runs['anchors_s0_sdakd_texture_3'])
+    assert runs['anchors_b100_s0_sdakd_3'].after == ('anchors_b100_s0_sdakd_2', )
+    e2, e3 = resolved(runs['anchors_b100_s0_sdakd_texture_2']), resolved(runs['anchors_b100_s0_sdakd_texture_3'])
     assert set(e2.policy.texture) == {'hf', 'patch', 'd_feat'}
     assert set(e3.policy.texture) == {'hf', 'patch', 'd_feat', 'ldl'}
-    tex = resolved(runs['anchors_s0_texture'])
+    tex = resolved(runs['anchors_b100_s0_texture'])
     assert set(tex.policy.texture) == {'hf', 'patch'} and tex.policy.kd and tex.policy.adversarial == ()
-    assert 'network_d_teacher' not in runs['anchors_s0_texture'].opt
-    for name in ('anchors_s0_kd', 'anchors_s0_eco', 'anchors_s0_texture'):
+    assert 'network_d_teacher' not in runs['anchors_b100_s0_texture'].opt
+    for name in ('anchors_b100_s0_kd', 'anchors_b100_s0_eco', 'anchors_b100_s0_texture'):
         assert 'd_crop_size' not in runs[name].opt['train']  # no discriminator: the cheap settings stay out
-    for name in ('anchors_s0_gan_dt', 'anchors_s0_sdakd_2', 'anchors_s0_sdakd_texture_3'):
+    for name in ('anchors_b100_s0_gan_dt', 'anchors_b100_s0_sdakd_2', 'anchors_b100_s0_sdakd_texture_3'):
         assert runs[name].opt['train']['d_crop_size'] == an.CHEAP_ADVERSARY['d_crop_size']
 
 
@@ -126,3 +126,23 @@ def test_iteration_time_is_read_from_the_training_log(tmp_path, monkeypatch):
     os.makedirs(osp.join('experiments', 'empty'))
     with pytest.raises(FileNotFoundError, match='no training log'):
         tool.seconds_per_iteration('empty')
+
+
+def test_runner_skips_a_finished_run_only_with_the_same_options(tmp_path, monkeypatch):
+    """A study rerun reuses a finished run only if it was run with the same options and iterations: another budget or
+    changed options are refused by name instead of reported under the wrong plan."""
+    from sdakd_basicsr.recipes import runner
+    from sdakd_basicsr.recipes.study import Run
+    monkeypatch.chdir(tmp_path)
+    run = Run('anchors_b60_s0_kd', 1, {'name': 'anchors_b60_s0_kd', 'train': {'kd_opt': {'loss_weight': 1.0}}}, 100)
+    assert not runner.is_done(run) and runner.read_marker(run.name) is None
+    (tmp_path / 'experiments' / run.name).mkdir(parents=True)
+    (tmp_path / 'experiments' / run.name / runner.DONE).write_text(f'61.5 {runner.fingerprint(run)}\n')
+    assert runner.is_done(run) and runner.read_marker(run.name)['wall_s'] == 61.5
+    for other in (Run(run.name, 1, run.opt, 400),
+                  Run(run.name, 1, {'name': run.name, 'train': {'kd_opt': {'loss_weight': 2.0}}}, 100)):
+        with pytest.raises(SystemExit, match='anchors_b60_s0_kd finished with other options'):
+            runner.is_done(other)
+    (tmp_path / 'experiments' / run.name / runner.DONE).write_text('61.5\n')  # a marker from before fingerprints
+    with pytest.raises(SystemExit, match='move that folder away'):
+        runner.is_done(run)

@@ -326,6 +326,33 @@ def test_demo_compact_files_hand_off_among_themselves_and_share_stage_0():
         demo.demo_student('tiny')
 
 
+def test_default_demo_runs_stage_1_then_the_anchors_studys_texture_tail():
+    """`make demo` = compact stage 1 + the tail that won the anchors study: the tail's file must be the study's
+    texture arm (its texture terms, L1 weights, learning rate, start), so the two cannot drift apart."""
+    from sdakd_basicsr.distill.option_file import read_option_file
+    from sdakd_basicsr.recipes import anchors as an
+    from sdakd_basicsr.recipes import demo
+    recipe = demo.demo_student()
+    assert [k for k, _ in recipe.steps] == ['stage1', 'texture'] and len(recipe.default_iters.split(',')) == 2
+    assert len(recipe.seconds_per_iter) == len(recipe.steps)
+    tail = read_option_file(demo.stage_file('texture'))
+    stages = demo.load_stages(recipe.options_dir)
+    assert demo.stage_file('stage1') == osp.join('options', 'demo', 'compact', 'sdakd_demo_stage1.yml')
+    assert demo.student_spec() == stages[1]['network_g'] == tail['network_g']
+    study = an.phase_options(stages, an.ARMS['texture'].phases[0], tail['name'], 0, an.START_G, an.D_TEACHER)
+    assert tail['path']['pretrain_network_g'] == an.START_G == \
+        osp.join(demo.experiment('stage1'), 'models', 'net_g_latest.pth')
+    assert demo.experiment('texture') == osp.join('experiments', 'sdakd_demo_compact_texture')
+    for key in ('hf_opt', 'patch_opt', 'pixel_opt', 'kd_opt', 'optim_g', 'ema_decay'):
+        assert tail['train'][key] == study['train'][key], key
+    assert {k: tail['train'][k] for k in an.TEXTURE} == an.TEXTURE
+    assert tail['sdakd']['stage'] == 1 and not ({'network_d', 'network_d_teacher'} & set(tail))
+    assert tail['datasets'] == stages[1]['datasets']  # the same data and teacher cache as stage 1
+    # the other recipes keep SDAKD's stages 0-3
+    assert [k for k, _ in demo.demo_student('compact_sdakd').steps] == ['stage0', 'stage1', 'stage2', 'stage3']
+    assert demo.demo_student('compact_sdakd').prefix == recipe.prefix  # stage 1 is shared with the default
+
+
 def test_front_arms_train_with_the_demo_recipe_and_their_own_start():
     from sdakd_basicsr.recipes import demo
     from sdakd_basicsr.recipes.front import ARMS, arm_options, arms_named, seconds_per_iteration

@@ -7,6 +7,7 @@ import torch
 from torch import nn
 
 from sdakd_basicsr.metrics import quality
+from sdakd_basicsr.recipes.demo import check_targets
 
 
 def photo(seed=0, size=96):
@@ -66,3 +67,17 @@ def test_image_files_are_listed_from_one_list_with_named_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match='--gt: folder not found: .*nowhere'):
         list_images(str(tmp_path / 'nowhere'), '--gt')
     assert '.png' in IMAGE_EXTENSIONS and all(e == e.lower() for e in IMAGE_EXTENSIONS)
+
+
+def test_demo_colour_target_fails_a_colour_cast_and_passes_a_brightness_shift():
+    """The demo's colour target compares chroma PSNR against bicubic's: a brightness offset (no colour change) meets
+    it, a red cast of the same size does not."""
+    gt = photo(size=64)
+    lr = cv2.resize(gt, (16, 16), interpolation=cv2.INTER_AREA)
+    generators = {'teacher': quality.network(Shift([0., 0., 0.])),
+                  'bicubic': quality.network(Shift([0.01, 0.01, -0.01])),
+                  'brighter': quality.network(Shift([0.03, 0.03, 0.03])), 'red': quality.network(Shift([0.03, 0., 0.]))}
+    res = quality.evaluate(generators, [('x.png', lr, gt)], log=lambda m: None)
+    colour = {name: [row for row in check_targets(res, name) if row[0] == 'colour'][0] for name in ('brighter', 'red')}
+    assert colour['brighter'][5] and not colour['red'][5]
+    assert colour['red'][2] < 0 < colour['brighter'][2]

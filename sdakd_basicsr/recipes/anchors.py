@@ -67,9 +67,11 @@ LDL = {'type': 'ArtifactGuardLoss', 'loss_weight': 1.0, 'target': 'teacher'}
 CHEAP_ADVERSARY = {'d_crop_size': 64, 'd_update_every': 2}
 FIDELITY_TOLERANCE_DB = 0.3
 PREFIX = 'anchors'
-# the shared start: the demo's own stage 0 (D_T warm-up) and compact stage 1, as `make demo` trains them
-START_G = osp.join(demo.experiment(1), 'models', 'net_g_latest.pth')
-D_TEACHER = osp.join(demo.experiment(0), 'models', 'net_d_teacher_latest.pth')
+# the shared start: the demo's stage 0 (D_T warm-up) and compact stage 1, as the compact SDAKD demo trains them
+# (`make demo` shares its stage 1)
+START_RECIPE = 'compact_sdakd'
+START_G = osp.join(demo.experiment(1, START_RECIPE), 'models', 'net_g_latest.pth')
+D_TEACHER = osp.join(demo.experiment(0, START_RECIPE), 'models', 'net_d_teacher_latest.pth')
 
 
 @dataclass(frozen=True)
@@ -195,24 +197,26 @@ def tail_iterations(seconds_per_iter: Dict[str, float], budget_s: float, arms: S
     return out
 
 
-def run_name(arm: str, seed: int, phase: Phase) -> str:
-    """The experiment name of one phase of an arm's tail (two-phase arms: suffixed by the stage file)."""
+def run_name(arm: str, seed: int, phase: Phase, budget_s: float) -> str:
+    """The experiment name of one phase of an arm's tail at one budget (two-phase arms: suffixed by the stage file);
+    the budget is in the name so that studies at different budgets keep their runs apart."""
     two_phase = len(ARMS[arm].phases) > 1
-    return f'{PREFIX}_s{seed}_{arm}' + (f'_{phase.stage_file}' if two_phase else '')
+    return f'{PREFIX}_b{budget_s:g}_s{seed}_{arm}' + (f'_{phase.stage_file}' if two_phase else '')
 
 
-def final_run(arm: str, seed: int) -> str:
-    return run_name(arm, seed, ARMS[arm].phases[-1])
+def final_run(arm: str, seed: int, budget_s: float) -> str:
+    return run_name(arm, seed, ARMS[arm].phases[-1], budget_s)
 
 
-def plan(stages: Dict[int, dict], arms: Sequence[str], seeds: Sequence[int], iterations: Dict[str, int]) -> List[Run]:
+def plan(stages: Dict[int, dict], arms: Sequence[str], seeds: Sequence[int], iterations: Dict[str, int],
+         budget_s: float) -> List[Run]:
     """Every tail run, per seed and arm, in dependency order (after the shared runs)."""
     runs: List[Run] = []
     for seed in seeds:
         for arm in arms:
             previous: Optional[Tuple[str, Phase]] = None
             for phase in ARMS[arm].phases:
-                name = run_name(arm, seed, phase)
+                name = run_name(arm, seed, phase, budget_s)
                 g_from = _models(previous[0], 'net_g_latest.pth') if previous else START_G
                 opt = phase_options(stages, phase, name, seed, g_from, D_TEACHER, previous)
                 after = (previous[0], ) if previous else ()

@@ -1,12 +1,16 @@
 """Run a list of training runs (``study.Run``: an option dict and its iterations) as fresh processes, a few at a
-time, dependencies first; resumable: a finished run carries a marker with its wall-clock seconds and is skipped, an
-interrupted one continues from its last training state (``--auto_resume``). Shared by the study tools."""
+time, dependencies first; resumable: a finished run carries a marker (its wall-clock seconds and a fingerprint of its
+options and iterations) and is skipped; a finished run whose options have changed since is refused by name, never
+silently reused; an interrupted one continues from its last training state (``--auto_resume``). Shared by the study
+tools."""
+import hashlib
+import json
 import os
 import subprocess
 import sys
 import time
 from os import path as osp
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 import yaml
 
@@ -16,8 +20,38 @@ from . import study as st
 DONE = '.study_done'
 
 
+def fingerprint(run: st.Run) -> str:
+    """What makes two runs the same run: the options and the iterations."""
+    text = json.dumps({'opt': run.opt, 'iters': run.iters}, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def read_marker(name: str) -> Optional[dict]:
+    """{'wall_s', 'fingerprint'} of a finished run, None if it has not finished (markers without a fingerprint, from
+    before it was kept, give fingerprint None)."""
+    path = osp.join('experiments', name, DONE)
+    if not osp.isfile(path):
+        return None
+    with open(path, encoding='utf-8') as f:
+        fields = f.read().split()
+    try:
+        wall = float(fields[0])
+    except (IndexError, ValueError):
+        wall = float('nan')
+    return {'wall_s': wall, 'fingerprint': fields[1] if len(fields) > 1 else None}
+
+
 def is_done(run: st.Run) -> bool:
-    return osp.isfile(osp.join('experiments', run.name, DONE))
+    """True when ``run`` finished with these options; a run finished with other ones is an error (its results would
+    be reported under a plan they do not belong to)."""
+    marker = read_marker(run.name)
+    if marker is None:
+        return False
+    if marker['fingerprint'] != fingerprint(run):
+        raise SystemExit(f'[study] experiments/{run.name} finished with other options or iterations than this plan '
+                         f'asks for ({run.iters} iterations); move that folder away (or choose other run names) '
+                         f'and rerun.')
+    return True
 
 
 def last_iteration(log_path: str) -> int:
@@ -72,7 +106,8 @@ def run_all(runs: List[st.Run], out: str, jobs: int) -> None:
                 raise SystemExit(f'[study] {name} failed (exit {proc.returncode}); see {log}. Rerun the same '
                                  f'command to resume.')
             with open(osp.join('experiments', name, DONE), 'w') as f:
-                f.write(f'{time.time() - started:.1f}\n')  # the run's wall-clock seconds, start-up included
+                # the run's wall-clock seconds (start-up included) and what it was run with
+                f.write(f'{time.time() - started:.1f} {fingerprint(run)}\n')
             done.add(name)
             finished_iters += run.iters
             demo.say(f'done {name}')

@@ -30,7 +30,7 @@ from sdakd_basicsr.metrics import quality, reporting
 from sdakd_basicsr.metrics.images import comparison_rows, detail_window
 from sdakd_basicsr.recipes import anchors as an
 from sdakd_basicsr.recipes import demo
-from sdakd_basicsr.recipes.runner import DONE, run_all
+from sdakd_basicsr.recipes.runner import read_marker, run_all
 from sdakd_basicsr.recipes.study import mean_std
 
 METRICS = (('psnr_teacher', 'PSNR vs teacher', '.2f'), ('margin', 'margin over bicubic (dB)', '+.2f'),
@@ -52,14 +52,17 @@ def seconds_per_iteration(run_name: str) -> float:
 
 
 def ensure_shared_start(overrides: List[str]) -> None:
-    """The demo's stages 0 and 1 at their default iterations, when their checkpoints are missing."""
-    iters = [int(v) for v in demo.demo_student().default_iters.split(',')]
-    for stage, target in ((0, an.D_TEACHER), (1, an.START_G)):
+    """The compact demo's stages 0 and 1 at their default iterations (``an.START_RECIPE``), when their checkpoints
+    are missing."""
+    recipe = demo.demo_student(an.START_RECIPE)
+    iters = dict(zip((step for step, _ in recipe.steps), (int(v) for v in recipe.default_iters.split(','))))
+    for step, target in (('stage0', an.D_TEACHER), ('stage1', an.START_G)):
         if osp.isfile(target):
             demo.say(f'shared start: {target} (kept)')
             continue
-        demo.say(f'shared start: training demo stage {stage} ({iters[stage]} iterations)')
-        demo.run_option_file(demo.stage_file(stage), iters[stage], overrides, demo.experiment(stage))
+        demo.say(f'shared start: training demo {step} ({iters[step]} iterations)')
+        demo.run_option_file(demo.stage_file(step, recipe.key), iters[step], overrides,
+                             demo.experiment(step, recipe.key))
 
 
 def calibrate(stages: Dict[int, dict], arms: List[str], probe_iters: int, jobs: int, out: str) -> Dict[str, float]:
@@ -81,21 +84,19 @@ def calibrate(stages: Dict[int, dict], arms: List[str], probe_iters: int, jobs: 
 
 
 def run_seconds(run_name: str) -> float:
-    marker = osp.join('experiments', run_name, DONE)
-    try:
-        return float(open(marker).read().strip() or 'nan')
-    except (OSError, ValueError):
-        return float('nan')
+    marker = read_marker(run_name)
+    return marker['wall_s'] if marker else float('nan')
 
 
-def evaluate_all(arms: List[str], seeds: List[int], spec: dict, other_photos: str) -> Dict[str, Dict[str, dict]]:
+def evaluate_all(arms: List[str], seeds: List[int], spec: dict, other_photos: str,
+                 budget_s: float) -> Dict[str, Dict[str, dict]]:
     """{set/kind: results} for bicubic, the teacher, the shared start and every arm|seed."""
     teacher = load_generator(REALESRGAN_X4PLUS, demo.TEACHER_FILE, 'params_ema', 'cpu')
     generators = {'bicubic': quality.bicubic(4), 'teacher': quality.network(teacher),
                   'start (demo stage 1)': quality.network(load_generator(spec, an.START_G))}
     for arm in arms:
         for seed in seeds:
-            ckpt = osp.join('experiments', an.final_run(arm, seed), 'models', 'net_g_latest.pth')
+            ckpt = osp.join('experiments', an.final_run(arm, seed, budget_s), 'models', 'net_g_latest.pth')
             generators[f'{arm}|{seed}'] = quality.network(load_generator(spec, ckpt))
     out = {}
     for kind in LR_KINDS:
@@ -188,7 +189,7 @@ def grid(per_set: dict, arms: List[str], seed: int, path: str, size: int = 128) 
 def report(arms: List[str], seeds: List[int], out: str, spi: Dict[str, float], iterations: Dict[str, int],
            budget_s: float, wall_s: Optional[float], other_photos: str) -> str:
     spec = demo.student_spec()
-    per_set = evaluate_all(arms, seeds, spec, other_photos)
+    per_set = evaluate_all(arms, seeds, spec, other_photos, budget_s)
     sections, csv_rows = [], []
     for key, results in per_set.items():
         set_name, kind = key.split('|')
@@ -210,7 +211,7 @@ def report(arms: List[str], seeds: List[int], out: str, spi: Dict[str, float], i
             total += len(rows)
         niqe = float(np.mean(arm_values(per_set['held-out|bicubic'], arm, seeds, 'niqe')))
         scores[arm] = (met, niqe)
-        wall = [sum(run_seconds(an.run_name(arm, s, p)) for p in an.ARMS[arm].phases) for s in seeds]
+        wall = [sum(run_seconds(an.run_name(arm, s, p, budget_s)) for p in an.ARMS[arm].phases) for s in seeds]
         score_rows.append([arm, f'{met}/{total}', f'{niqe:.2f}', ' + '.join(
             f'{iterations[p.key]} it x {spi[p.key]:.2f} s' for p in an.ARMS[arm].phases),
             f'{np.nanmean(wall):.0f}'])
@@ -289,7 +290,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         ensure_shared_start(overrides)
     spi = calibrate(stages, arms, args.probe_iters, args.jobs, args.out)
     iterations = an.tail_iterations(spi, args.budget_s, arms)
-    runs = an.plan(stages, arms, seeds, iterations)
+    runs = an.plan(stages, arms, seeds, iterations, args.budget_s)
     if args.dry_run:
         for r in runs:
             print(f'{r.name}: stage file {r.stage}, {r.iters} iterations, after {", ".join(r.after) or "-"}')

