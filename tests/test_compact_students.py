@@ -387,3 +387,13 @@ def test_latency_runners_time_pytorch_onnx_and_ncnn_or_say_why_not(tmp_path):
     assert (seconds is None and why) or (seconds > 0 and not why)
     seconds, why = ncnn_latency(net, {'type': 'EDSR'}, 16, 1, 1, str(tmp_path))
     assert seconds is None and 'supports x4 RRDBNets and SRVGGNetCompact' in why
+
+
+@pytest.mark.parametrize('iters', ['30,1500,100,40', '1500,x', '1500,0'])
+def test_demo_iterations_must_name_one_positive_count_per_run(iters, capsys):
+    """A wrong --iters for the recipe stops the demo before any work, naming the recipe's runs."""
+    from sdakd_basicsr.tools.demo import main
+    with pytest.raises(SystemExit) as err:
+        main(['--iters', iters])
+    assert err.value.code == 2
+    assert '--iters takes 2 positive whole numbers for --student compact: stage1,texture' in capsys.readouterr().err

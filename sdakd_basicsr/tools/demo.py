@@ -220,8 +220,9 @@ noise and JPEG blocks: the teacher removes them, and "PSNR vs teacher" measures 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--student', default=DEFAULT_STUDENT, choices=sorted(DEMO_STUDENTS),
-                        help=f'which student to distil (default {DEFAULT_STUDENT}: '
-                        f'{DEMO_STUDENTS[DEFAULT_STUDENT].label})')
+                        help=f'which demo recipe to train: the student and its runs (default {DEFAULT_STUDENT}: '
+                        f'{DEMO_STUDENTS[DEFAULT_STUDENT].label}; stage 1, then the texture tail; compact_sdakd: '
+                        'the same student through SDAKD stages 0-3)')
     parser.add_argument('--iters', default='',
                         help='iterations of each run of the recipe, comma-separated (default per recipe, sized for '
                         '<= 20 minutes on 2 CPU cores, the teacher cache included: ' + '; '.join(
