@@ -46,6 +46,14 @@ def _positive(value, name: str, owner: str, integer: bool = True) -> None:
         raise ValueError(f'{owner}.{name} must be a positive {"whole number" if integer else "number"}, got {value!r}')
 
 
+def luma(x: Tensor) -> Tensor:
+    """BT.601 luma of an RGB batch (N, 3, H, W) as (N, 1, H, W): texture terms on it leave the colour to the pixel
+    terms (the RGB terms add a little chroma noise, docs/results.md)."""
+    if x.shape[1] != 3:
+        raise ValueError(f'luma_only needs RGB images (3 channels), got {x.shape[1]}')
+    return (0.299 * x[:, 0:1] + 0.587 * x[:, 1:2] + 0.114 * x[:, 2:3])
+
+
 def haar_bands(x: Tensor) -> tuple:
     """One level of the orthonormal Haar transform of ``x`` (N, C, H, W): (LL, LH, HL, HH), each (N, C, H/2, W/2).
     An odd height or width loses its last row or column."""
@@ -107,16 +115,21 @@ class FourierAmplitudeLoss(nn.Module):
         loss_weight: the term's weight.
         min_frequency: the lowest frequency compared, as a fraction of Nyquist (0.25: the upper three quarters).
         phase_weight: weight of an L1 on the phase difference's wrap-around (1 - cos), 0 = amplitude only.
+        luma_only: compare the luma (BT.601 Y) spectra only, not each RGB channel's.
     """
 
-    def __init__(self, loss_weight: float = 1.0, min_frequency: float = 0.0, phase_weight: float = 0.0) -> None:
+    def __init__(self, loss_weight: float = 1.0, min_frequency: float = 0.0, phase_weight: float = 0.0,
+                 luma_only: bool = False) -> None:
         super().__init__()
         if not 0 <= min_frequency < math.sqrt(2):
             raise ValueError(f'FourierAmplitudeLoss.min_frequency must be in [0, 1.41) (a fraction of Nyquist), '
                              f'got {min_frequency!r}')
         self.loss_weight, self.min_frequency, self.phase_weight = loss_weight, float(min_frequency), phase_weight
+        self.luma_only = bool(luma_only)
 
     def forward(self, pred: Tensor, target: Tensor) -> Tensor:
+        if self.luma_only:
+            pred, target = luma(pred), luma(target)
         fp = torch.fft.rfft2(pred.float(), norm='ortho')
         ft = torch.fft.rfft2(target.detach().float(), norm='ortho')
         mask = (radial_frequency(*pred.shape[-2:], device=pred.device) >= self.min_frequency).to(fp.real.dtype)
@@ -159,10 +172,12 @@ class PatchSWDLoss(nn.Module):
         seed: the projections' generator seed.
         detail_sigma: > 0: compare patches of the detail layer (the image minus its Gaussian blur of this sigma),
             so that the fine texture, not the patches' mean colour, dominates the distance; 0 = raw patches.
+        luma_only: compare patches of the luma (BT.601 Y) only.
     """
 
     def __init__(self, loss_weight: float = 1.0, patch_size: int = 7, num_projections: int = 64,
-                 scales: Sequence[int] = (1, 2, 4), stride: int = 1, seed: int = 0, detail_sigma: float = 0.0) -> None:
+                 scales: Sequence[int] = (1, 2, 4), stride: int = 1, seed: int = 0, detail_sigma: float = 0.0,
+                 luma_only: bool = False) -> None:
         super().__init__()
         for name, value in (('patch_size', patch_size), ('num_projections', num_projections), ('stride', stride)):
             _positive(value, name, 'PatchSWDLoss')
@@ -174,6 +189,7 @@ class PatchSWDLoss(nn.Module):
         if detail_sigma < 0:
             raise ValueError(f'PatchSWDLoss.detail_sigma must be >= 0, got {detail_sigma!r}')
         self.detail_sigma = float(detail_sigma)
+        self.luma_only = bool(luma_only)
 
     def _directions(self, channels: int, device, dtype) -> Tensor:
         w = torch.randn(self.num_projections, channels * self.patch_size**2, generator=self.generator)
@@ -182,6 +198,8 @@ class PatchSWDLoss(nn.Module):
 
     def forward(self, pred: Tensor, target: Tensor) -> Tensor:
         target = target.detach()
+        if self.luma_only:
+            pred, target = luma(pred), luma(target)
         total, used = pred.new_zeros(()), 0
         for scale in self.scales:
             p, t = (F.avg_pool2d(x, scale) if scale > 1 else x for x in (pred, target))
