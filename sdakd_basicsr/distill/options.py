@@ -113,10 +113,10 @@ def options_for_model(opt: dict) -> SDAKDOptions:
     return handed if handed is not None else resolve_options(opt)
 
 
-def texture_terms(train: TrainBlock) -> Dict[str, dict]:
-    """{loss key: the objective's own keys of that block} for every texture term with a weight above zero
-    (``schema.LOSS_BLOCK_KEYS``: hf_opt, patch_opt, d_feat_opt, ldl_opt, blend_opt)."""
-    return {key: split_loss_block(key, getattr(train, key))[0] for key in LOSS_BLOCK_KEYS
+def texture_terms(train: TrainBlock) -> Dict[str, Tuple[dict, dict]]:
+    """{loss key: (the objective's own keys of that block, the loss class's block)} for every texture term with a
+    weight above zero (``schema.LOSS_BLOCK_KEYS``: hf_opt, patch_opt, d_feat_opt, ldl_opt, blend_opt)."""
+    return {key: split_loss_block(key, getattr(train, key)) for key in LOSS_BLOCK_KEYS
             if loss_weight(getattr(train, key)) > 0}
 
 
@@ -135,7 +135,7 @@ def parse_sdakd_options(opt: dict) -> SDAKDOptions:
     kd = loss_weight(train.kd_opt) > 0
     texture = texture_terms(train)
     # d_feat and blend have no `target`: they always compare with the teacher's output
-    teacher_output = any(own.get('target', 'teacher') == 'teacher' for own in texture.values())
+    teacher_output = any(own.get('target', 'teacher') == 'teacher' for own, _ in texture.values())
     policy = resolve_policy(block.stage, block.adversarial, block.train_d_teacher, fmd, kd,
                             tuple(key[:-len('_opt')] for key in texture), teacher_output)
 
@@ -184,7 +184,7 @@ def parse_sdakd_options(opt: dict) -> SDAKDOptions:
         sharpen_gt_once=policy.stage <= 1 if block.sharpen_gt_once is None else block.sharpen_gt_once)
 
 
-def _check_texture_terms(opt: dict, train: TrainBlock, texture: Dict[str, dict], policy: StagePolicy) -> None:
+def _check_texture_terms(opt: dict, train: TrainBlock, texture: Dict[str, tuple], policy: StagePolicy) -> None:
     """What each texture term needs besides its own block: the EMA (LDL), a teacher discriminator that has learnt
     something (D_T feature matching)."""
     if 'ldl_opt' in texture and train.ema_decay <= 0:

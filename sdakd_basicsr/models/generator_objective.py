@@ -9,8 +9,7 @@ from typing import Callable, Dict, Optional
 
 from torch import Tensor, nn
 
-from ..distill.options import loss_weight
-from ..distill.schema import LOSS_BLOCK_KEYS, split_loss_block
+from ..distill.options import loss_weight, texture_terms
 
 LossBuilder = Callable[[dict], nn.Module]
 
@@ -28,11 +27,8 @@ class GeneratorObjective:
         self.fmd = maybe(train.fmd_opt) if fmd else None
         # texture terms: {log name: (loss, the objective's own keys of its block)}
         self.texture: Dict[str, tuple] = OrderedDict()
-        for key in LOSS_BLOCK_KEYS:
-            block = getattr(train, key)
-            if loss_weight(block) > 0:
-                own, loss_block = split_loss_block(key, block)
-                self.texture[key[:-len('_opt')]] = (build(loss_block), own)
+        for key, (own, loss_block) in texture_terms(train).items():
+            self.texture[key[:-len('_opt')]] = (build(loss_block), own)
 
     def __bool__(self) -> bool:
         return any(term is not None for term in (self.pixel, self.perceptual, self.kd, self.fmd)) or bool(self.texture)

@@ -87,6 +87,11 @@ def step_key(step: Union[int, str]) -> str:
     return f'stage{step}' if isinstance(step, int) else step
 
 
+def step_name(step: Union[int, str]) -> str:
+    """How the report names a run: 'stage 1', 'texture'."""
+    return step_key(step).replace('stage', 'stage ')
+
+
 def experiment(step: Union[int, str], student: str = DEFAULT_STUDENT) -> str:
     key = step_key(step)
     prefix = 'sdakd_demo' if key == 'stage0' else demo_student(student).prefix  # stage 0 is shared

@@ -76,8 +76,8 @@ def run_all(runs: List[st.Run], out: str, jobs: int) -> None:
     os.makedirs(osp.join(out, 'logs'), exist_ok=True)
     threads = max(1, 2 // jobs)
     env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-    pending = [r for r in runs if not is_done(r)]
     done = {r.name for r in runs if is_done(r)}
+    pending = [r for r in runs if r.name not in done]
     total_iters = sum(r.iters for r in pending)
     demo.say(f'study: {len(runs)} runs, {len(done)} already finished, {len(pending)} to go ({total_iters} '
              f'iterations), {jobs} at a time with {threads} thread(s) each')

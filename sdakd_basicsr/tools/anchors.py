@@ -15,7 +15,6 @@ import csv
 import json
 import os
 import platform
-import re
 import time
 from os import path as osp
 from typing import Dict, List, Optional
@@ -30,13 +29,13 @@ from sdakd_basicsr.metrics import quality, reporting
 from sdakd_basicsr.metrics.images import comparison_rows, detail_window
 from sdakd_basicsr.recipes import anchors as an
 from sdakd_basicsr.recipes import demo
+from sdakd_basicsr.recipes.front import seconds_per_iteration as logged_seconds_per_iteration
 from sdakd_basicsr.recipes.runner import read_marker, run_all
 from sdakd_basicsr.recipes.study import mean_std
 
 METRICS = (('psnr_teacher', 'PSNR vs teacher', '.2f'), ('margin', 'margin over bicubic (dB)', '+.2f'),
            ('hf_ratio', 'HF energy / teacher', '.3f'), ('niqe', 'NIQE', '.2f'),
            ('psnr_teacher_cbcr', 'chroma PSNR vs teacher', '.2f'), ('psnr', 'PSNR vs GT', '.2f'))
-ITER_TIME = re.compile(r'time \(data\): ([0-9.]+)')
 
 
 def seconds_per_iteration(run_name: str) -> float:
@@ -45,10 +44,10 @@ def seconds_per_iteration(run_name: str) -> float:
     if not logs:
         raise FileNotFoundError(f'no training log in experiments/{run_name}')
     with open(osp.join('experiments', run_name, logs[-1]), encoding='utf-8') as f:
-        times = ITER_TIME.findall(f.read())
-    if not times:
+        seconds = logged_seconds_per_iteration(f.read())
+    if seconds is None:
         raise ValueError(f'experiments/{run_name}/{logs[-1]}: no progress line with an iteration time')
-    return float(times[-1])
+    return seconds
 
 
 def ensure_shared_start(overrides: List[str]) -> None:
@@ -222,7 +221,7 @@ def report(arms: List[str], seeds: List[int], out: str, spi: Dict[str, float], i
     text = f"""# Anchors study: SDAKD against teacher-as-target recipes, at an equal wall-clock budget
 
 Command: `python -m sdakd_basicsr.tools.anchors --arms {','.join(arms)} --seeds {','.join(map(str, seeds))} \
---budget-s {budget_s:g}`
+--budget-s {budget_s:g} --out {out}`
 Machine: {platform.machine()}, {os.cpu_count()} CPU cores, no GPU; torch {__import__('torch').__version__}.
 Wall time: {f'{wall_s / 60:.0f} min' if wall_s else 'see the run log'}.
 

@@ -31,7 +31,7 @@ from sdakd_basicsr.metrics import cost, images, quality, reporting
 from sdakd_basicsr.recipes.demo import (DEFAULT_STUDENT, DEMO_STUDENTS, EVAL_SEED, OPTIONS_DIR, TEACHER_FILE,
                                         check_targets, convert_teacher, demo_student, ensure_teacher_cache, experiment,
                                         heldout_pairs, load_stages, other_photo_pairs, precision_overrides,
-                                        prepare_data, run_option_file, say, stage_file, student_spec)
+                                        prepare_data, run_option_file, say, stage_file, step_name, student_spec)
 
 
 def run_stage(step: str, iters: int, extra: List[str], student: str = DEFAULT_STUDENT) -> float:
@@ -41,7 +41,7 @@ def run_stage(step: str, iters: int, extra: List[str], student: str = DEFAULT_ST
 
 def trained_label(step: str) -> str:
     """The report's row name of the student after one run: 'student (stage 1)', 'student (texture)'."""
-    return f'student ({step.replace("stage", "stage ")})'
+    return f'student ({step_name(step)})'
 
 
 def final_label(student: str) -> str:
@@ -155,8 +155,7 @@ def write_report(report_dir: str, student_opt: dict, log=say, other_photos: str 
         logs = sorted(glob.glob(osp.join(experiment(step, student), 'train_*.log')))
         if logs:
             out = osp.join(report_dir, f'curves_{step}.png')
-            reporting.plot_curves(reporting.parse_train_log(logs[-1]), f'{step.replace("stage", "stage ")}: {title}',
-                                  out)
+            reporting.plot_curves(reporting.parse_train_log(logs[-1]), f'{step_name(step)}: {title}', out)
             plots.append(out)
 
     t, s = costs['teacher'], costs['student']
